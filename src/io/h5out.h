@@ -1,0 +1,72 @@
+/* The output file: one parallel HDF5 file per run in the ArviZ InferenceData layout
+ * (netCDF-4 compatible: a dimension scale on every axis). Every function here is
+ * COLLECTIVE over the communicator given to hb_h5out_create: all ranks call it, in the
+ * same order, with the same arguments except for their own local data. Errors are agreed
+ * over all ranks, so every rank returns the same status. */
+#ifndef HB_IO_H5OUT_H
+#define HB_IO_H5OUT_H
+
+#include <mpi.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "heartbeat/heartbeat.h"
+
+typedef enum hb_stat_type {
+    HB_STAT_F64 = 0, /* double */
+    HB_STAT_BOOL = 1, /* int8, with attribute dtype = "bool" */
+    HB_STAT_I64 = 2   /* int64 */
+} hb_stat_type;
+
+typedef struct hb_stat_spec {
+    const char *name; /* e.g. "acceptance_rate" */
+    hb_stat_type type;
+} hb_stat_spec;
+
+typedef struct hb_out_layout {
+    size_t n_chains;     /* total chains written (padding chains excluded) */
+    size_t chain0;       /* first chain of this rank */
+    size_t n_local;      /* chains of this rank (may be 0) */
+    size_t n_draws;      /* draws per chain */
+    size_t dim;          /* unconstrained coordinates per draw */
+    const char *const *coord_names; /* dim names as the model gives them, e.g. "theta[3]" */
+    size_t n_stats;
+    const hb_stat_spec *stats;
+    size_t chunk_chains; /* chains per chunk; divides every rank's chain0 */
+    size_t chunk_draws;  /* draws per chunk (usually the write batch) */
+    int deflate;         /* 0 = no compression, 1..9 = shuffle + deflate level */
+} hb_out_layout;
+
+typedef struct hb_h5out hb_h5out;
+
+/* Create (truncate) the file and every group, dataset, dimension scale and coordinate.
+   Root attributes draws_committed = 0. Posterior variables are built from coord_names:
+   "theta[1]".."theta[8]" become /posterior/theta (chain, draw, theta_dim_0); "mu" becomes
+   /posterior/mu (chain, draw); "a[1,1]".."a[2,3]" (row-major) become (chain, draw,
+   a_dim_0, a_dim_1). Names that do not parse become one scalar variable each. */
+int hb_h5out_create(hb_h5out **out, MPI_Comm comm, const char *path, const hb_out_layout *layout,
+                    hb_error *err);
+
+/* Root attributes (written by all ranks with the same value). */
+int hb_h5out_attr_string(hb_h5out *o, const char *name, const char *value, hb_error *err);
+int hb_h5out_attr_int(hb_h5out *o, const char *name, int64_t value, hb_error *err);
+int hb_h5out_attr_double(hb_h5out *o, const char *name, double value, hb_error *err);
+
+/* Write draws [draw0, draw0 + nd) of this rank's chains, then flush the file and raise
+   draws_committed to draw0 + nd. pos is [n_local][nd][dim] (row-major); stats[k] is
+   [n_local][nd] of the type stats[k].type says (double, int8_t, int64_t). */
+int hb_h5out_write_draws(hb_h5out *o, size_t draw0, size_t nd, const double *pos,
+                         const void *const *stats, hb_error *err);
+
+/* The adaptation result: group /adaptation with step_size (scalar attribute and per-name
+   attributes passed in extra), and the dataset inv_metric (dim) with a dimension scale. */
+int hb_h5out_adaptation(hb_h5out *o, double step_size, const double *inv_metric, size_t dim,
+                        hb_error *err);
+
+/* Flush and close; frees o. */
+int hb_h5out_close(hb_h5out *o, hb_error *err);
+
+/* Delete a file this run created if it never committed a draw (on early failure). */
+void hb_h5out_abort(hb_h5out *o);
+
+#endif

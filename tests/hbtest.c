@@ -1,0 +1,150 @@
+/* Shared test helpers (see hbtest.h). */
+#define _GNU_SOURCE
+#include "hbtest.h"
+
+#include <hdf5.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+int hbt_run_suite(const char *suite, const hbt_case *cases, size_t n)
+{
+    if (CU_initialize_registry() != CUE_SUCCESS) return 1;
+    CU_pSuite s = CU_add_suite(suite, NULL, NULL);
+    for (size_t i = 0; i < n; i++) CU_add_test(s, cases[i].name, cases[i].fn);
+    CU_basic_set_mode(CU_BRM_VERBOSE);
+    CU_basic_run_tests();
+    unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
+    unsigned ran = CU_get_number_of_tests_run();
+    CU_cleanup_registry();
+    return (failed == 0 && ran == n) ? 0 : 1;
+}
+
+const char *hbt_env(const char *name)
+{
+    const char *v = getenv(name);
+    if (!v || !*v) {
+        fprintf(stderr, "test environment variable %s is not set (run through ctest)\n", name);
+        exit(1);
+    }
+    return v;
+}
+
+const char *hbt_tmpdir(void)
+{
+    static char dir[256];
+    if (!dir[0]) {
+        snprintf(dir, sizeof dir, "/tmp/hbtest.XXXXXX");
+        if (!mkdtemp(dir)) {
+            perror("mkdtemp");
+            exit(1);
+        }
+    }
+    return dir;
+}
+
+char *hbt_write_file(const char *name, const char *text)
+{
+    char *path = NULL;
+    if (asprintf(&path, "%s/%s", hbt_tmpdir(), name) < 0) exit(1);
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        perror(path);
+        exit(1);
+    }
+    fputs(text, f);
+    fclose(f);
+    return path;
+}
+
+int hbt_sh(char **output, const char *fmt, ...)
+{
+    char *cmd = NULL, *full = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    if (vasprintf(&cmd, fmt, ap) < 0) exit(1);
+    va_end(ap);
+    if (asprintf(&full, "(%s) 2>&1", cmd) < 0) exit(1);
+    FILE *p = popen(full, "r");
+    if (!p) exit(1);
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    size_t k;
+    while ((k = fread(buf + len, 1, cap - len - 1, p)) > 0) {
+        len += k;
+        if (cap - len < 2) buf = realloc(buf, cap *= 2);
+    }
+    buf[len] = '\0';
+    int st = pclose(p);
+    free(cmd);
+    free(full);
+    if (output)
+        *output = buf;
+    else
+        free(buf);
+    if (WIFEXITED(st)) return WEXITSTATUS(st);
+    if (WIFSIGNALED(st)) return 128 + WTERMSIG(st);
+    return -1;
+}
+
+double *hbt_read_dataset(const char *file, const char *path, size_t *n, size_t dims[4], int *rank)
+{
+    hid_t f = H5Fopen(file, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) return NULL;
+    hid_t d = H5Dopen2(f, path, H5P_DEFAULT);
+    if (d < 0) {
+        H5Fclose(f);
+        return NULL;
+    }
+    hid_t s = H5Dget_space(d);
+    hsize_t hd[8] = {0};
+    int r = H5Sget_simple_extent_dims(s, hd, NULL);
+    size_t total = 1;
+    for (int i = 0; i < r; i++) total *= hd[i];
+    double *buf = malloc((total ? total : 1) * sizeof *buf);
+    if (H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
+        free(buf);
+        buf = NULL;
+    }
+    if (dims)
+        for (int i = 0; i < r && i < 4; i++) dims[i] = hd[i];
+    if (rank) *rank = r;
+    *n = total;
+    H5Sclose(s);
+    H5Dclose(d);
+    H5Fclose(f);
+    return buf;
+}
+
+long long hbt_read_attr_int(const char *file, const char *name)
+{
+    hid_t f = H5Fopen(file, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) return -1;
+    long long v = -1;
+    hid_t a = H5Aopen(f, name, H5P_DEFAULT);
+    if (a >= 0) {
+        if (H5Aread(a, H5T_NATIVE_LLONG, &v) < 0) v = -1;
+        H5Aclose(a);
+    }
+    H5Fclose(f);
+    return v;
+}
+
+double hbt_mcse_chain_means(const double *draws, size_t nc, size_t n, double *mean)
+{
+    double m = 0, s2 = 0;
+    for (size_t c = 0; c < nc; c++) {
+        double cm = 0;
+        for (size_t j = 0; j < n; j++) cm += draws[c * n + j];
+        cm /= (double)n;
+        double dlt = cm - m;
+        m += dlt / (double)(c + 1);
+        s2 += dlt * (cm - m);
+    }
+    if (mean) *mean = m;
+    return sqrt(s2 / (double)(nc - 1) / (double)nc);
+}

@@ -1,0 +1,50 @@
+/* Shared test helpers: run a CUnit suite, run the heartbeat program, temp dirs,
+ * read datasets back, z-scores with Monte Carlo standard errors. */
+#ifndef HB_TESTS_HBTEST_H
+#define HB_TESTS_HBTEST_H
+
+#include <CUnit/Basic.h>
+#include <stddef.h>
+
+typedef struct hbt_case {
+    const char *name;
+    void (*fn)(void);
+} hbt_case;
+
+/* Run the cases as one CUnit suite; returns the process exit status (0 = all passed). */
+int hbt_run_suite(const char *suite, const hbt_case *cases, size_t n);
+
+/* Environment set by ctest (see tests/CMakeLists.txt); abort the test if missing. */
+const char *hbt_env(const char *name);
+
+/* A fresh directory under /tmp for this test process (removed by the caller's choice). */
+const char *hbt_tmpdir(void);
+/* Write text to dir/name; returns the malloc'd path. */
+char *hbt_write_file(const char *name, const char *text);
+
+/* Run a shell command line; capture stdout+stderr (malloc'd, may be NULL) and return the
+   exit status (or 128+signal). */
+int hbt_sh(char **output, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Read a whole double dataset (any rank) from an HDF5 file into a malloc'd array;
+   *n = element count; dims (up to 4) written when not NULL. Returns NULL on failure. */
+double *hbt_read_dataset(const char *file, const char *path, size_t *n, size_t dims[4], int *rank);
+/* Read an integer root attribute; returns -1 on failure. */
+long long hbt_read_attr_int(const char *file, const char *name);
+
+/* Assert |est - truth| <= k * se with a message naming what was compared. */
+#define HBT_ASSERT_Z(what, est, truth, se, k)                                                      \
+    do {                                                                                           \
+        double hbt_e_ = (est), hbt_t_ = (truth), hbt_s_ = (se);                                    \
+        double hbt_z_ = (hbt_e_ - hbt_t_) / hbt_s_;                                                \
+        if (!(hbt_z_ <= (k) && hbt_z_ >= -(k)))                                                    \
+            fprintf(stderr, "  %s: estimate %.6g truth %.6g se %.3g z %.2f\n", (what), hbt_e_,     \
+                    hbt_t_, hbt_s_, hbt_z_);                                                       \
+        CU_ASSERT(hbt_z_ <= (k) && hbt_z_ >= -(k));                                                \
+    } while (0)
+
+/* Batch-means estimate of the MCSE of the mean of per-chain series: draws[c*n + j] for
+   chains c < nc, draws j < n. Uses the variance of per-chain means (independent chains). */
+double hbt_mcse_chain_means(const double *draws, size_t nc, size_t n, double *mean);
+
+#endif

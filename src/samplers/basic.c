@@ -1,0 +1,175 @@
+/* Shared warmup adaptation of rwmh/ula/mala and the Langevin kernel (ALGORITHMS.md §1-2). */
+#include "samplers/basic.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/rng.h"
+#include "core/vmath.h"
+
+const hb_stat_spec hb_basic_stats[HB_BASIC_NSTATS] = {
+    {"lp", HB_STAT_F64},
+    {"acceptance_rate", HB_STAT_F64},
+    {"step_size", HB_STAT_F64},
+    {"diverging", HB_STAT_BOOL},
+};
+
+int hb_basic_create(hb_basic *s, hb_config *cfg, const char *section, double default_target,
+                    double h0, size_t dim, long warmup, hb_error *err)
+{
+    memset(s, 0, sizeof *s);
+    s->dim = dim;
+    s->warmup = warmup;
+    int is_auto = 1;
+    double h = h0;
+    if (hb_cfg_double_or_auto(cfg, "sampler", "step_size", 1, NULL, 1e-300, 1e300, &h, &is_auto,
+                              err))
+        return err->code;
+    s->h = h;
+    s->h_fixed = !is_auto;
+    static const char *const metrics[] = {"diag", "identity", "auto", "dense", NULL};
+    int metric = 0;
+    if (hb_cfg_choice(cfg, "sampler", "metric", "diag", metrics, &metric, err)) return err->code;
+    if (metric == 3)
+        return hb_fail(err, HB_ERR_USAGE,
+                       "%s: [sampler] metric: 'dense' is not supported by the %s sampler "
+                       "(use diag or identity)",
+                       hb_config_path(cfg), section);
+    s->metric_diag = metric != 1;
+    int64_t ib = 75, tb = 50, win = 25;
+    if (hb_cfg_int(cfg, "sampler", "adapt_init_buffer", &ib, 0, 1000000000, &ib, err) ||
+        hb_cfg_int(cfg, "sampler", "adapt_term_buffer", &tb, 0, 1000000000, &tb, err) ||
+        hb_cfg_int(cfg, "sampler", "adapt_window", &win, 1, 1000000000, &win, err))
+        return err->code;
+    if (hb_cfg_double(cfg, section, "target_accept", &default_target, 0.01, 0.999, &s->target,
+                      err))
+        return err->code;
+    hb_windows_init(&s->win, warmup, ib, tb, win);
+    s->m = malloc(dim * sizeof *s->m);
+    s->sm = malloc(dim * sizeof *s->sm);
+    if (!s->m || !s->sm) abort();
+    for (size_t i = 0; i < dim; i++) s->m[i] = s->sm[i] = 1.0;
+    hb_dual_avg_init(&s->da, s->h, s->target);
+    return HB_OK;
+}
+
+void hb_basic_destroy(hb_basic *s)
+{
+    free(s->m);
+    free(s->sm);
+}
+
+void hb_basic_plan(void *self, long k, hb_iter_plan *plan)
+{
+    hb_basic *s = self;
+    plan->reduce_stats = !s->h_fixed;
+    plan->accumulate_moments = s->metric_diag && hb_windows_in_slow(&s->win, k);
+    plan->update_metric = plan->accumulate_moments && hb_windows_end_of_slow(&s->win, k);
+}
+
+void hb_basic_adapt(void *self, long k, const double *red)
+{
+    hb_basic *s = self;
+    (void)k;
+    if (s->h_fixed || red[1] <= 0) return;
+    s->h = hb_dual_avg_update(&s->da, red[0] / red[1]);
+}
+
+int hb_basic_set_moments(void *self, const double *moments, hb_error *err)
+{
+    hb_basic *s = self;
+    if (hb_metric_from_moments(moments, s->dim, s->m) != 0)
+        return hb_fail(err, HB_ERR_MODEL,
+                       "warmup: the pooled variance of a coordinate is not finite or not positive "
+                       "(the chains diverged or are stuck)");
+    for (size_t i = 0; i < s->dim; i++) s->sm[i] = sqrt(s->m[i]);
+    /* New metric: restart dual averaging from the current averaged step size (Stan restarts
+       it after every metric update). */
+    if (!s->h_fixed) {
+        if (s->da.t > 0) s->h = hb_dual_avg_final(&s->da);
+        hb_dual_avg_init(&s->da, s->h, s->target);
+    }
+    return HB_OK;
+}
+
+void hb_basic_end_warmup(void *self)
+{
+    hb_basic *s = self;
+    if (!s->h_fixed && s->da.t > 0) s->h = hb_dual_avg_final(&s->da);
+}
+
+double hb_basic_step_size(const void *self) { return ((const hb_basic *)self)->h; }
+const double *hb_basic_inv_metric(const void *self) { return ((const hb_basic *)self)->m; }
+
+size_t hb_langevin_workspace(size_t dim) { return 3 * dim * HB_LANES + 4 * HB_LANES + 2 * dim; }
+
+void hb_langevin_step(const hb_step_ctx *ctx, const hb_basic *s, int adjusted, hb_batch *b,
+                      double *ws, hb_step_out *out)
+{
+    enum { L = HB_LANES };
+    const size_t d = ctx->dim;
+    const double h = s->h, noise_sd = sqrt(2.0 * h);
+    double *xi = ws, *y = ws + d * L, *gy = ws + 2 * d * L;
+    double *lpy = ws + 3 * d * L, *logu = lpy + L, *acc = logu + L, *tmp = acc + L;
+    double *model_ws = tmp + L;
+    double dot[L], qg[L];
+
+    hb_rng_normals_lanes(ctx->seed, b->chain0, ctx->iter, HB_RNG_PROPOSAL, d, xi);
+    for (size_t i = 0; i < d; i++) {
+        const double hm = h * s->m[i], ns = noise_sd * s->sm[i];
+        const double *xi_i = xi + i * L, *x_i = b->x + i * L, *g_i = b->g + i * L;
+        double *y_i = y + i * L;
+#pragma omp simd
+        for (int c = 0; c < L; c++) y_i[c] = x_i[c] + hm * g_i[c] + ns * xi_i[c];
+    }
+    hb_model_eval_lanes(ctx->model, y, lpy, gy, model_ws);
+
+    /* log q(x|y) - log q(y|x) = -1/2 (y-x).(g(x)+g(y)) - h/4 sum m (g(y)^2 - g(x)^2) */
+    for (int c = 0; c < L; c++) dot[c] = qg[c] = 0;
+    for (size_t i = 0; i < d; i++) {
+        const double mi = s->m[i];
+        const double *x_i = b->x + i * L, *g_i = b->g + i * L, *y_i = y + i * L,
+                     *gy_i = gy + i * L;
+#pragma omp simd
+        for (int c = 0; c < L; c++) {
+            dot[c] += (y_i[c] - x_i[c]) * (g_i[c] + gy_i[c]);
+            qg[c] += mi * (gy_i[c] * gy_i[c] - g_i[c] * g_i[c]);
+        }
+    }
+    hb_rng_uniforms_lanes(ctx->seed, b->chain0, ctx->iter, HB_RNG_ACCEPT, 1, logu);
+    hb_vlog(logu, logu);
+    int take[L];
+    for (int c = 0; c < L; c++) {
+        double delta = lpy[c] - b->lp[c] - 0.5 * dot[c] - 0.25 * h * qg[c];
+        int finite = isfinite(lpy[c]) && isfinite(delta);
+        if (!finite) delta = -INFINITY;
+        tmp[c] = delta < 0 ? delta : 0; /* log acceptance probability, never above 0 */
+        int diverging = !isfinite(lpy[c]) || b->lp[c] - lpy[c] > 1000.0;
+        out->stats[HB_BASIC_DIVERGING * L + c] = diverging;
+        take[c] = adjusted ? (logu[c] < delta) : finite;
+        out->n_grad[c] = 1;
+    }
+    hb_vexp(acc, tmp);
+    for (size_t i = 0; i < d; i++) {
+        double *x_i = b->x + i * L, *g_i = b->g + i * L;
+        const double *y_i = y + i * L, *gy_i = gy + i * L;
+#pragma omp simd
+        for (int c = 0; c < L; c++) {
+            x_i[c] = take[c] ? y_i[c] : x_i[c];
+            g_i[c] = take[c] ? gy_i[c] : g_i[c];
+        }
+    }
+    double sum_acc = 0;
+    for (int c = 0; c < L; c++) {
+        if (take[c]) b->lp[c] = lpy[c];
+        out->stats[HB_BASIC_LP * L + c] = b->lp[c];
+        out->stats[HB_BASIC_ACCEPT * L + c] = acc[c];
+        out->stats[HB_BASIC_STEP * L + c] = h;
+        if (c < b->n_real) sum_acc += acc[c];
+    }
+    if (out->red) {
+        out->red[0] = sum_acc;
+        out->red[1] = b->n_real;
+    }
+}

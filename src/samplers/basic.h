@@ -1,0 +1,49 @@
+/* Shared adaptation for the one-step samplers (rwmh, ula, mala): a step size adapted by
+ * dual averaging on the pooled mean acceptance, and a diagonal metric from the pooled
+ * cross-chain moments at the ends of Stan's slow windows. */
+#ifndef HB_SAMPLERS_BASIC_H
+#define HB_SAMPLERS_BASIC_H
+
+#include "adapt/adapt.h"
+#include "samplers/sampler.h"
+
+typedef struct hb_basic {
+    size_t dim;
+    long warmup;
+    double h;     /* step size in whitened units (RWMH: proposal sd) */
+    int h_fixed;  /* [sampler] step_size given: never adapted */
+    double target;
+    hb_dual_avg da;
+    hb_windows win;
+    int metric_diag; /* 0: identity metric */
+    double *m;       /* inverse metric (variances), [dim] */
+    double *sm;      /* sqrt(m) */
+} hb_basic;
+
+/* Read [sampler] step_size, metric, adapt_init_buffer, adapt_term_buffer, adapt_window and
+   [section] target_accept (default default_target); h0 is the initial step size when auto. */
+int hb_basic_create(hb_basic *s, hb_config *cfg, const char *section, double default_target,
+                    double h0, size_t dim, long warmup, hb_error *err);
+void hb_basic_destroy(hb_basic *s);
+
+/* Hook implementations shared by the three samplers (self points to an hb_basic first
+   member). */
+void hb_basic_plan(void *self, long k, hb_iter_plan *plan);
+void hb_basic_adapt(void *self, long k, const double *red);
+int hb_basic_set_moments(void *self, const double *moments, hb_error *err);
+void hb_basic_end_warmup(void *self);
+double hb_basic_step_size(const void *self);
+const double *hb_basic_inv_metric(const void *self);
+
+/* The stats the three samplers report, in this order. */
+enum { HB_BASIC_LP, HB_BASIC_ACCEPT, HB_BASIC_STEP, HB_BASIC_DIVERGING, HB_BASIC_NSTATS };
+extern const hb_stat_spec hb_basic_stats[HB_BASIC_NSTATS];
+
+/* Metropolis-adjusted or unadjusted Langevin step on one batch (the MALA/ULA kernel).
+   adjusted = 0 moves to every finite proposal; the MALA acceptance probability is reported
+   either way. ws needs hb_langevin_workspace(dim) doubles. */
+void hb_langevin_step(const hb_step_ctx *ctx, const hb_basic *s, int adjusted, hb_batch *b,
+                      double *ws, hb_step_out *out);
+size_t hb_langevin_workspace(size_t dim);
+
+#endif

@@ -1,0 +1,102 @@
+/* MALA: Metropolis-adjusted Langevin with pooled warmup (ALGORITHMS.md §2). */
+#include <stdlib.h>
+
+#include "samplers/basic.h"
+
+static int mala_create(hb_config *cfg, const hb_model *model, long warmup, void **self,
+                       hb_error *err)
+{
+    hb_basic *s = malloc(sizeof *s);
+    if (!s) abort();
+    if (hb_basic_create(s, cfg, "mala", 0.574, 0.1, model->dim, warmup, err)) {
+        hb_basic_destroy(s);
+        free(s);
+        return err->code;
+    }
+    *self = s;
+    return HB_OK;
+}
+
+static void basic_free(void *self)
+{
+    hb_basic_destroy(self);
+    free(self);
+}
+
+static size_t no_state(const void *self, size_t dim)
+{
+    (void)self;
+    (void)dim;
+    return 0;
+}
+
+static size_t langevin_ws(const void *self, size_t dim)
+{
+    (void)self;
+    return hb_langevin_workspace(dim);
+}
+
+static void mala_step(const hb_step_ctx *ctx, hb_batch *b, double *ws, hb_step_out *out)
+{
+    hb_langevin_step(ctx, ctx->self, 1, b, ws, out);
+}
+
+const hb_sampler_type hb_sampler_mala = {
+    .name = "mala",
+    .summary = "Metropolis-adjusted Langevin; step size and diagonal metric from pooled warmup",
+    .create = mala_create,
+    .destroy = basic_free,
+    .state_doubles = no_state,
+    .workspace_doubles = langevin_ws,
+    .stats = hb_basic_stats,
+    .n_stats = HB_BASIC_NSTATS,
+    .n_red = 2,
+    .plan = hb_basic_plan,
+    .step = mala_step,
+    .adapt = hb_basic_adapt,
+    .set_moments = hb_basic_set_moments,
+    .end_warmup = hb_basic_end_warmup,
+    .step_size = hb_basic_step_size,
+    .inv_metric = hb_basic_inv_metric,
+};
+
+/* ULA: warmup runs adjusted (MALA) moves so that the acceptance gauge is read on chains
+   distributed as the target (HEARTBEAT.md, stage C); sampling moves are unadjusted. */
+static int ula_create(hb_config *cfg, const hb_model *model, long warmup, void **self,
+                      hb_error *err)
+{
+    hb_basic *s = malloc(sizeof *s);
+    if (!s) abort();
+    if (hb_basic_create(s, cfg, "ula", 0.95, 0.1, model->dim, warmup, err)) {
+        hb_basic_destroy(s);
+        free(s);
+        return err->code;
+    }
+    *self = s;
+    return HB_OK;
+}
+
+static void ula_step(const hb_step_ctx *ctx, hb_batch *b, double *ws, hb_step_out *out)
+{
+    hb_langevin_step(ctx, ctx->self, ctx->warmup, b, ws, out);
+}
+
+const hb_sampler_type hb_sampler_ula = {
+    .name = "ula",
+    .summary = "unadjusted Langevin (Euler-Maruyama); step size set in warmup by a MALA "
+               "acceptance gauge ([ula] target_accept)",
+    .create = ula_create,
+    .destroy = basic_free,
+    .state_doubles = no_state,
+    .workspace_doubles = langevin_ws,
+    .stats = hb_basic_stats,
+    .n_stats = HB_BASIC_NSTATS,
+    .n_red = 2,
+    .plan = hb_basic_plan,
+    .step = ula_step,
+    .adapt = hb_basic_adapt,
+    .set_moments = hb_basic_set_moments,
+    .end_warmup = hb_basic_end_warmup,
+    .step_size = hb_basic_step_size,
+    .inv_metric = hb_basic_inv_metric,
+};

@@ -1,0 +1,22 @@
+/* Samplers registered by name (PETSc style): the run loop never switches over names. */
+#include <string.h>
+
+#include "samplers/sampler.h"
+
+extern const hb_sampler_type hb_sampler_rwmh, hb_sampler_ula, hb_sampler_mala;
+
+static const hb_sampler_type *const registry[] = {
+    &hb_sampler_rwmh,
+    &hb_sampler_ula,
+    &hb_sampler_mala,
+    NULL,
+};
+
+const hb_sampler_type *const *hb_sampler_types(void) { return registry; }
+
+const hb_sampler_type *hb_sampler_find(const char *name)
+{
+    for (size_t i = 0; registry[i]; i++)
+        if (strcmp(registry[i]->name, name) == 0) return registry[i];
+    return NULL;
+}

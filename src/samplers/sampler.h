@@ -1,0 +1,88 @@
+/* The sampler type table (GSL style): a kernel that steps one SIMD batch of chains, plus
+ * hooks through which the run loop feeds it pooled statistics during warmup. Kernels never
+ * touch MPI or HDF5; the run loop owns both (BlackJAX's init/step split). */
+#ifndef HB_SAMPLERS_SAMPLER_H
+#define HB_SAMPLERS_SAMPLER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "heartbeat/heartbeat.h"
+#include "io/config.h"
+#include "io/h5out.h"
+#include "models/models.h"
+
+/* One SIMD batch of HB_LANES chains, structure of arrays, coordinate-major. */
+typedef struct hb_batch {
+    double *x;     /* [dim][HB_LANES] positions */
+    double *g;     /* [dim][HB_LANES] gradient of log density at x */
+    double *lp;    /* [HB_LANES] log density at x */
+    double *state; /* [state_doubles][HB_LANES] sampler-specific per-chain state */
+    uint64_t chain0; /* global index of lane 0 */
+    int n_real;      /* lanes that are real chains (the rest are padding) */
+} hb_batch;
+
+/* What the run loop should do around one warmup iteration. */
+typedef struct hb_iter_plan {
+    int reduce_stats;       /* reduce the per-block stats after the step, call adapt() */
+    int accumulate_moments; /* add positions after the step to the pooled moments */
+    int update_metric;      /* after accumulating: reduce moments, call set_moments(), reset */
+} hb_iter_plan;
+
+/* Read-only context of one step. */
+typedef struct hb_step_ctx {
+    const hb_model *model;
+    size_t dim;
+    uint32_t seed;
+    uint64_t iter; /* global iteration: warmup 0..W-1, then sampling W.. (the RNG counter) */
+    int warmup;    /* 1 during warmup */
+    const void *self; /* the sampler instance (its adapted parameters, read-only here) */
+} hb_step_ctx;
+
+/* What a step reports per lane. stats[k*HB_LANES + c] is sample stat k of lane c (as
+   doubles; the run loop converts to the declared type). n_grad[c] counts gradient
+   evaluations of this step. red (n_red doubles) receives this block's contribution to the
+   pooled statistics, summed over real lanes only. */
+typedef struct hb_step_out {
+    double *stats;
+    int64_t n_grad[HB_LANES];
+    double *red;
+} hb_step_out;
+
+typedef struct hb_sampler_type {
+    const char *name;
+    const char *summary;
+    /* Read [sampler] keys it uses and its own section; allocate the instance. */
+    int (*create)(hb_config *cfg, const hb_model *model, long warmup, void **self,
+                  hb_error *err);
+    void (*destroy)(void *self);
+    /* Per-chain state doubles and per-thread workspace doubles for dimension dim. */
+    size_t (*state_doubles)(const void *self, size_t dim);
+    size_t (*workspace_doubles)(const void *self, size_t dim);
+    /* Sample stats it reports (besides n_steps, which the run loop adds). */
+    const hb_stat_spec *stats;
+    size_t n_stats;
+    size_t n_red; /* doubles per block in the pooled reduction */
+    /* Optional: initialise per-chain state after x, g, lp are set. */
+    void (*init_batch)(const hb_step_ctx *ctx, hb_batch *b);
+    /* Plan warmup iteration k (0-based). Called on every rank with the same result. */
+    void (*plan)(void *self, long k, hb_iter_plan *plan);
+    /* One iteration for one batch. Thread-safe: reads self, writes only b, ws, out. */
+    void (*step)(const hb_step_ctx *ctx, hb_batch *b, double *ws, hb_step_out *out);
+    /* Pooled stats of warmup iteration k (sum over all real chains of all ranks). */
+    void (*adapt)(void *self, long k, const double *red);
+    /* Pooled moments of the positions accumulated since the last update (packed as in
+       hb_combine_moments). Returns HB_OK or an error (e.g. non-finite variance). */
+    int (*set_moments)(void *self, const double *moments, hb_error *err);
+    /* End of warmup: freeze adaptation. */
+    void (*end_warmup)(void *self);
+    /* The adapted step size and metric (for the output file and progress). */
+    double (*step_size)(const void *self);
+    const double *(*inv_metric)(const void *self);
+} hb_sampler_type;
+
+/* NULL-terminated registry; lookup by name. */
+const hb_sampler_type *const *hb_sampler_types(void);
+const hb_sampler_type *hb_sampler_find(const char *name);
+
+#endif

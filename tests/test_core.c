@@ -1,0 +1,193 @@
+/* Core: Philox known answers, lane/single agreement, normal and uniform variates
+ * (moments, Kolmogorov-Smirnov), dual averaging and Stan's window schedule. */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "adapt/adapt.h"
+#include "core/rng.h"
+#include "hbtest.h"
+
+static void test_philox_known_answer(void)
+{
+    /* Random123's kat_vectors: philox4x32_10 with zero counter and key. */
+    uint32_t ctr[4] = {0, 0, 0, 0}, key[2] = {0, 0}, out[4];
+    hb_philox4x32(ctr, key, out);
+    CU_ASSERT_EQUAL(out[0], 0x6627e8d5u);
+    CU_ASSERT_EQUAL(out[1], 0xe169c58du);
+    CU_ASSERT_EQUAL(out[2], 0xbc57ac4cu);
+    CU_ASSERT_EQUAL(out[3], 0x9b00dbd8u);
+    /* and with all bits set (kat_vectors: 408f276d 41c83b0e a20bc7c6 6d5451fd) */
+    uint32_t c1[4] = {~0u, ~0u, ~0u, ~0u}, k1[2] = {~0u, ~0u};
+    hb_philox4x32(c1, k1, out);
+    CU_ASSERT_EQUAL(out[0], 0x408f276du);
+    CU_ASSERT_EQUAL(out[1], 0x41c83b0eu);
+    CU_ASSERT_EQUAL(out[2], 0xa20bc7c6u);
+    CU_ASSERT_EQUAL(out[3], 0x6d5451fdu);
+    /* and the pi-digits vector (d16cfe09 94fdcceb 5001e420 24126ea1) */
+    uint32_t c2[4] = {0x243f6a88u, 0x85a308d3u, 0x13198a2eu, 0x03707344u};
+    uint32_t k2[2] = {0xa4093822u, 0x299f31d0u};
+    hb_philox4x32(c2, k2, out);
+    CU_ASSERT_EQUAL(out[0], 0xd16cfe09u);
+    CU_ASSERT_EQUAL(out[1], 0x94fdccebu);
+    CU_ASSERT_EQUAL(out[2], 0x5001e420u);
+    CU_ASSERT_EQUAL(out[3], 0x24126ea1u);
+}
+
+/* The SIMD lane generator must give, for every lane, the single-chain stream. */
+static void test_lanes_match_single(void)
+{
+    enum { N = 37 };
+    double lanes[N * HB_LANES], one[N];
+    for (uint64_t chain0 = 0; chain0 < 3 * HB_LANES; chain0 += HB_LANES) {
+        hb_rng_normals_lanes(7, chain0, 123456789012ull, HB_RNG_PROPOSAL, N, lanes);
+        for (int c = 0; c < HB_LANES; c++) {
+            hb_rng_normals(7, chain0 + (uint64_t)c, 123456789012ull, HB_RNG_PROPOSAL, N, one);
+            for (int k = 0; k < N; k++) CU_ASSERT_EQUAL(memcmp(&one[k], &lanes[k * HB_LANES + c], 8), 0);
+        }
+        hb_rng_uniforms_lanes(7, chain0, 5, HB_RNG_ACCEPT, N, lanes);
+        for (int c = 0; c < HB_LANES; c++) {
+            hb_rng_uniforms(7, chain0 + (uint64_t)c, 5, HB_RNG_ACCEPT, N, one);
+            for (int k = 0; k < N; k++) CU_ASSERT_EQUAL(memcmp(&one[k], &lanes[k * HB_LANES + c], 8), 0);
+        }
+    }
+    /* Long single-chain requests are generated in pieces: still the same stream. */
+    double big[300], lane_big[300 * HB_LANES];
+    hb_rng_normals(9, 16, 2, HB_RNG_PROPOSAL, 300, big);
+    hb_rng_normals_lanes(9, 16, 2, HB_RNG_PROPOSAL, 300, lane_big);
+    for (int k = 0; k < 300; k++) CU_ASSERT_EQUAL(big[k], lane_big[k * HB_LANES]);
+}
+
+/* Different purposes, iterations, chains and seeds give different streams. */
+static void test_streams_distinct(void)
+{
+    double a[4], b[4];
+    hb_rng_normals(1, 0, 0, HB_RNG_PROPOSAL, 4, a);
+    hb_rng_normals(1, 0, 0, HB_RNG_AUX, 4, b);
+    CU_ASSERT_NOT_EQUAL(a[0], b[0]);
+    hb_rng_normals(1, 0, 1, HB_RNG_PROPOSAL, 4, b);
+    CU_ASSERT_NOT_EQUAL(a[0], b[0]);
+    hb_rng_normals(1, 1, 0, HB_RNG_PROPOSAL, 4, b);
+    CU_ASSERT_NOT_EQUAL(a[0], b[0]);
+    hb_rng_normals(2, 0, 0, HB_RNG_PROPOSAL, 4, b);
+    CU_ASSERT_NOT_EQUAL(a[0], b[0]);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* One million normals: the first four moments within 4 standard errors, and a
+   Kolmogorov-Smirnov distance below the 0.1% critical value. */
+static void test_normal_distribution(void)
+{
+    enum { PER = 1000 };
+    const size_t n = 1000 * PER;
+    double *z = malloc(n * sizeof *z), buf[PER * HB_LANES];
+    size_t k = 0;
+    for (uint64_t it = 0; k < n; it++) {
+        hb_rng_normals_lanes(20261122, it * HB_LANES, it, HB_RNG_PROPOSAL, PER, buf);
+        for (size_t j = 0; j < PER * HB_LANES && k < n; j++) z[k++] = buf[j];
+    }
+    double m1 = 0, m2 = 0, m3 = 0, m4 = 0;
+    for (size_t i = 0; i < n; i++) {
+        double x = z[i];
+        m1 += x;
+        m2 += x * x;
+        m3 += x * x * x;
+        m4 += x * x * x * x;
+    }
+    m1 /= (double)n, m2 /= (double)n, m3 /= (double)n, m4 /= (double)n;
+    double rn = sqrt((double)n);
+    HBT_ASSERT_Z("mean", m1, 0.0, 1.0 / rn, 4);
+    HBT_ASSERT_Z("E z^2", m2, 1.0, sqrt(2.0) / rn, 4);
+    HBT_ASSERT_Z("E z^3", m3, 0.0, sqrt(15.0) / rn, 4);
+    HBT_ASSERT_Z("E z^4", m4, 3.0, sqrt(96.0) / rn, 4);
+    qsort(z, n, sizeof *z, cmp_double);
+    double dmax = 0;
+    for (size_t i = 0; i < n; i++) {
+        double F = 0.5 * erfc(-z[i] / sqrt(2.0));
+        double d1 = fabs(F - (double)i / (double)n), d2 = fabs(F - (double)(i + 1) / (double)n);
+        if (d1 > dmax) dmax = d1;
+        if (d2 > dmax) dmax = d2;
+    }
+    if (!(dmax * rn < 1.95)) fprintf(stderr, "  KS sqrt(n) D = %.3f\n", dmax * rn);
+    CU_ASSERT(dmax * rn < 1.95);
+    /* Tails exist: with 1e6 draws, |z| > 4 occurs ~63 times. */
+    size_t tail = 0;
+    for (size_t i = 0; i < n; i++) tail += fabs(z[i]) > 4;
+    CU_ASSERT(tail > 30 && tail < 110);
+    free(z);
+}
+
+static void test_uniforms(void)
+{
+    enum { PER = 500 };
+    double buf[PER * HB_LANES], s = 0, mn = 1, mx = 0;
+    size_t n = 0;
+    for (uint64_t it = 0; it < 200; it++) {
+        hb_rng_uniforms_lanes(3, 0, it, HB_RNG_ACCEPT, PER, buf);
+        for (size_t j = 0; j < PER * HB_LANES; j++) {
+            s += buf[j];
+            mn = fmin(mn, buf[j]);
+            mx = fmax(mx, buf[j]);
+            n++;
+        }
+    }
+    CU_ASSERT(mn > 0.0 && mx < 1.0);
+    HBT_ASSERT_Z("uniform mean", s / (double)n, 0.5, sqrt(1.0 / 12.0 / (double)n), 4);
+}
+
+/* Dual averaging finds the step size of a known acceptance curve a(h) = exp(-h). */
+static void test_dual_averaging(void)
+{
+    hb_dual_avg da;
+    hb_dual_avg_init(&da, 1.0, 0.574);
+    double h = 1.0;
+    for (int t = 0; t < 2000; t++) h = hb_dual_avg_update(&da, exp(-h));
+    double hf = hb_dual_avg_final(&da);
+    CU_ASSERT_DOUBLE_EQUAL(hf, -log(0.574), 0.01);
+}
+
+/* Stan's windows for W = 1000: buffer 75, windows ending at 99, 149, 249, 449, 949. */
+static void test_windows(void)
+{
+    hb_windows w;
+    hb_windows_init(&w, 1000, 75, 50, 25);
+    long ends[8], n = 0;
+    for (long k = 0; k < 1000; k++)
+        if (hb_windows_end_of_slow(&w, k)) ends[n++ < 8 ? n - 1 : 7] = k;
+    CU_ASSERT_EQUAL(n, 5);
+    long want[5] = {99, 149, 249, 449, 949};
+    for (int i = 0; i < 5 && i < n; i++) CU_ASSERT_EQUAL(ends[i], want[i]);
+    CU_ASSERT(!hb_windows_in_slow(&w, 74));
+    CU_ASSERT(hb_windows_in_slow(&w, 75));
+    CU_ASSERT(!hb_windows_in_slow(&w, 950));
+    /* Short warmup: 15% / 75% / 10%, one slow window ending at W - term - 1. */
+    hb_windows_init(&w, 100, 75, 50, 25);
+    n = 0;
+    for (long k = 0; k < 100; k++)
+        if (hb_windows_end_of_slow(&w, k)) ends[n++ < 8 ? n - 1 : 7] = k;
+    CU_ASSERT_EQUAL(n, 1);
+    CU_ASSERT_EQUAL(ends[0], 89);
+    hb_windows_init(&w, 10, 75, 50, 25);
+    CU_ASSERT(!hb_windows_in_slow(&w, 5));
+}
+
+int main(void)
+{
+    static const hbt_case cases[] = {
+        {"philox known answer", test_philox_known_answer},
+        {"lanes match single chain", test_lanes_match_single},
+        {"streams distinct", test_streams_distinct},
+        {"normal distribution", test_normal_distribution},
+        {"uniforms", test_uniforms},
+        {"dual averaging", test_dual_averaging},
+        {"stan windows", test_windows},
+    };
+    return hbt_run_suite("core", cases, sizeof cases / sizeof *cases);
+}

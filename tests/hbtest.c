@@ -11,8 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-int hbt_run_suite(const char *suite, const hbt_case *cases, size_t n)
-{
+int hbt_run_suite(const char *suite, const hbt_case *cases, size_t n) {
     if (CU_initialize_registry() != CUE_SUCCESS) return 1;
     CU_pSuite s = CU_add_suite(suite, NULL, NULL);
     for (size_t i = 0; i < n; i++) CU_add_test(s, cases[i].name, cases[i].fn);
@@ -24,8 +23,7 @@ int hbt_run_suite(const char *suite, const hbt_case *cases, size_t n)
     return (failed == 0 && ran == n) ? 0 : 1;
 }
 
-const char *hbt_env(const char *name)
-{
+const char *hbt_env(const char *name) {
     const char *v = getenv(name);
     if (!v || !*v) {
         fprintf(stderr, "test environment variable %s is not set (run through ctest)\n", name);
@@ -34,8 +32,7 @@ const char *hbt_env(const char *name)
     return v;
 }
 
-const char *hbt_tmpdir(void)
-{
+const char *hbt_tmpdir(void) {
     static char dir[256];
     if (!dir[0]) {
         snprintf(dir, sizeof dir, "/tmp/hbtest.XXXXXX");
@@ -47,8 +44,7 @@ const char *hbt_tmpdir(void)
     return dir;
 }
 
-char *hbt_write_file(const char *name, const char *text)
-{
+char *hbt_write_file(const char *name, const char *text) {
     char *path = NULL;
     if (asprintf(&path, "%s/%s", hbt_tmpdir(), name) < 0) exit(1);
     FILE *f = fopen(path, "w");
@@ -61,8 +57,7 @@ char *hbt_write_file(const char *name, const char *text)
     return path;
 }
 
-int hbt_sh(char **output, const char *fmt, ...)
-{
+int hbt_sh(char **output, const char *fmt, ...) {
     char *cmd = NULL, *full = NULL;
     va_list ap;
     va_start(ap, fmt);
@@ -91,8 +86,7 @@ int hbt_sh(char **output, const char *fmt, ...)
     return -1;
 }
 
-double *hbt_read_dataset(const char *file, const char *path, size_t *n, size_t dims[4], int *rank)
-{
+double *hbt_read_dataset(const char *file, const char *path, size_t *n, size_t dims[4], int *rank) {
     hid_t f = H5Fopen(file, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (f < 0) return NULL;
     hid_t d = H5Dopen2(f, path, H5P_DEFAULT);
@@ -120,8 +114,7 @@ double *hbt_read_dataset(const char *file, const char *path, size_t *n, size_t d
     return buf;
 }
 
-long long hbt_read_attr_int(const char *file, const char *name)
-{
+long long hbt_read_attr_int(const char *file, const char *name) {
     hid_t f = H5Fopen(file, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (f < 0) return -1;
     long long v = -1;
@@ -134,8 +127,7 @@ long long hbt_read_attr_int(const char *file, const char *name)
     return v;
 }
 
-double hbt_mcse_chain_means(const double *draws, size_t nc, size_t n, double *mean)
-{
+double hbt_mcse_chain_means(const double *draws, size_t nc, size_t n, double *mean) {
     double m = 0, s2 = 0;
     for (size_t c = 0; c < nc; c++) {
         double cm = 0;

@@ -27,7 +27,7 @@ char *hbt_write_file(const char *name, const char *text);
 int hbt_sh(char **output, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Read a whole double dataset (any rank) from an HDF5 file into a malloc'd array;
-   *n = element count; dims (up to 4) written when not NULL. Returns NULL on failure. */
+ *n = element count; dims (up to 4) written when not NULL. Returns NULL on failure. */
 double *hbt_read_dataset(const char *file, const char *path, size_t *n, size_t dims[4], int *rank);
 /* Read an integer root attribute; returns -1 on failure. */
 long long hbt_read_attr_int(const char *file, const char *name);

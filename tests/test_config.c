@@ -6,16 +6,14 @@
 #include "hbtest.h"
 #include "io/config.h"
 
-static hb_config *load(const char *text, hb_error *err)
-{
+static hb_config *load(const char *text, hb_error *err) {
     hb_config *c = NULL;
     hb_error_clear(err);
     hb_config_load_string(&c, "t.ini", text, err);
     return c;
 }
 
-static void test_typed_lookups(void)
-{
+static void test_typed_lookups(void) {
     hb_error err;
     hb_config *c = load("[run]\nchains = 16\nstep = 0.5 ; comment\nname = abc\n"
                         "[model]\nlist = 1, 2.5,-3\n",
@@ -56,8 +54,7 @@ static void test_typed_lookups(void)
 }
 
 /* Each broken input gives HB_ERR_USAGE and a message containing the expected text. */
-static void expect_error(const char *text, const char *want)
-{
+static void expect_error(const char *text, const char *want) {
     hb_error err;
     hb_config *c = load(text, &err);
     if (c) {
@@ -78,10 +75,11 @@ static void expect_error(const char *text, const char *want)
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, want));
 }
 
-static void test_errors(void)
-{
-    expect_error("[model]\nname = g\n[run]\nchains = abc\n", "t.ini:4: [run] chains: expected an integer");
-    expect_error("[model]\nname = g\n[run]\nchains = 1000\n", "t.ini:4: [run] chains: 1000 is out of range");
+static void test_errors(void) {
+    expect_error("[model]\nname = g\n[run]\nchains = abc\n",
+                 "t.ini:4: [run] chains: expected an integer");
+    expect_error("[model]\nname = g\n[run]\nchains = 1000\n",
+                 "t.ini:4: [run] chains: 1000 is out of range");
     expect_error("[model]\nname = g\n[run]\nchains = 5x\n", "expected an integer");
     expect_error("[model]\nname = g\n[run]\nstep = 2\n", "t.ini:4: [run] step: 2 is out of range");
     expect_error("[model]\nname = g\n[run]\nstep = nan\n", "expected a number");
@@ -95,8 +93,7 @@ static void test_errors(void)
     expect_error("[model]\nname =\n", "[model] name: empty value");
 }
 
-static void test_override(void)
-{
+static void test_override(void) {
     hb_error err;
     hb_config *c = load("[run]\nchains = 16\n", &err);
     CU_ASSERT_EQUAL(hb_config_override(c, "run.chains=32", &err), 0);
@@ -117,16 +114,14 @@ static void test_override(void)
     hb_config_free(c);
 }
 
-static void test_missing_file(void)
-{
+static void test_missing_file(void) {
     hb_error err = {0};
     hb_config *c = NULL;
     CU_ASSERT_EQUAL(hb_config_load(&c, "/nonexistent/x.ini", &err), HB_ERR_USAGE);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "/nonexistent/x.ini: cannot open config"));
 }
 
-int main(void)
-{
+int main(void) {
     static const hbt_case cases[] = {
         {"typed look-ups and effective config", test_typed_lookups},
         {"errors cite file:line and key", test_errors},

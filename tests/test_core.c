@@ -10,8 +10,7 @@
 #include "core/rng.h"
 #include "hbtest.h"
 
-static void test_philox_known_answer(void)
-{
+static void test_philox_known_answer(void) {
     /* Random123's kat_vectors: philox4x32_10 with zero counter and key. */
     uint32_t ctr[4] = {0, 0, 0, 0}, key[2] = {0, 0}, out[4];
     hb_philox4x32(ctr, key, out);
@@ -37,20 +36,21 @@ static void test_philox_known_answer(void)
 }
 
 /* The SIMD lane generator must give, for every lane, the single-chain stream. */
-static void test_lanes_match_single(void)
-{
+static void test_lanes_match_single(void) {
     enum { N = 37 };
     double lanes[N * HB_LANES], one[N];
     for (uint64_t chain0 = 0; chain0 < 3 * HB_LANES; chain0 += HB_LANES) {
         hb_rng_normals_lanes(7, chain0, 123456789012ull, HB_RNG_PROPOSAL, N, lanes);
         for (int c = 0; c < HB_LANES; c++) {
             hb_rng_normals(7, chain0 + (uint64_t)c, 123456789012ull, HB_RNG_PROPOSAL, N, one);
-            for (int k = 0; k < N; k++) CU_ASSERT_EQUAL(memcmp(&one[k], &lanes[k * HB_LANES + c], 8), 0);
+            for (int k = 0; k < N; k++)
+                CU_ASSERT_EQUAL(memcmp(&one[k], &lanes[k * HB_LANES + c], 8), 0);
         }
         hb_rng_uniforms_lanes(7, chain0, 5, HB_RNG_ACCEPT, N, lanes);
         for (int c = 0; c < HB_LANES; c++) {
             hb_rng_uniforms(7, chain0 + (uint64_t)c, 5, HB_RNG_ACCEPT, N, one);
-            for (int k = 0; k < N; k++) CU_ASSERT_EQUAL(memcmp(&one[k], &lanes[k * HB_LANES + c], 8), 0);
+            for (int k = 0; k < N; k++)
+                CU_ASSERT_EQUAL(memcmp(&one[k], &lanes[k * HB_LANES + c], 8), 0);
         }
     }
     /* Long single-chain requests are generated in pieces: still the same stream. */
@@ -61,8 +61,7 @@ static void test_lanes_match_single(void)
 }
 
 /* Different purposes, iterations, chains and seeds give different streams. */
-static void test_streams_distinct(void)
-{
+static void test_streams_distinct(void) {
     double a[4], b[4];
     hb_rng_normals(1, 0, 0, HB_RNG_PROPOSAL, 4, a);
     hb_rng_normals(1, 0, 0, HB_RNG_AUX, 4, b);
@@ -75,16 +74,14 @@ static void test_streams_distinct(void)
     CU_ASSERT_NOT_EQUAL(a[0], b[0]);
 }
 
-static int cmp_double(const void *a, const void *b)
-{
+static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
 }
 
 /* One million normals: the first four moments within 4 standard errors, and a
    Kolmogorov-Smirnov distance below the 0.1% critical value. */
-static void test_normal_distribution(void)
-{
+static void test_normal_distribution(void) {
     enum { PER = 1000 };
     const size_t n = 1000 * PER;
     double *z = malloc(n * sizeof *z), buf[PER * HB_LANES];
@@ -124,8 +121,7 @@ static void test_normal_distribution(void)
     free(z);
 }
 
-static void test_uniforms(void)
-{
+static void test_uniforms(void) {
     enum { PER = 500 };
     double buf[PER * HB_LANES], s = 0, mn = 1, mx = 0;
     size_t n = 0;
@@ -143,8 +139,7 @@ static void test_uniforms(void)
 }
 
 /* Dual averaging finds the step size of a known acceptance curve a(h) = exp(-h). */
-static void test_dual_averaging(void)
-{
+static void test_dual_averaging(void) {
     hb_dual_avg da;
     hb_dual_avg_init(&da, 1.0, 0.574);
     double h = 1.0;
@@ -154,8 +149,7 @@ static void test_dual_averaging(void)
 }
 
 /* Stan's windows for W = 1000: buffer 75, windows ending at 99, 149, 249, 449, 949. */
-static void test_windows(void)
-{
+static void test_windows(void) {
     hb_windows w;
     hb_windows_init(&w, 1000, 75, 50, 25);
     long ends[8], n = 0;
@@ -178,8 +172,7 @@ static void test_windows(void)
     CU_ASSERT(!hb_windows_in_slow(&w, 5));
 }
 
-int main(void)
-{
+int main(void) {
     static const hbt_case cases[] = {
         {"philox known answer", test_philox_known_answer},
         {"lanes match single chain", test_lanes_match_single},

@@ -13,8 +13,7 @@ static int g_rank, g_size;
 
 /* Partial of block b: k values with wildly different magnitudes, so that a different
    summation order would change the bits. */
-static void block_partial(size_t b, size_t k, double *out)
-{
+static void block_partial(size_t b, size_t k, double *out) {
     double z[64];
     hb_rng_normals(11, b, 0, HB_RNG_TEST, k, z);
     for (size_t i = 0; i < k; i++) out[i] = z[i] * pow(10.0, (double)((b * 7 + i) % 17) - 8);
@@ -22,8 +21,7 @@ static void block_partial(size_t b, size_t k, double *out)
 
 /* Reduce n_total blocks split over ranks at the given cut points (fractions), and also on
    this rank alone; compare bits. */
-static void check_split(size_t n_total, size_t k, int uneven)
-{
+static void check_split(size_t n_total, size_t k, int uneven) {
     size_t b0, b1;
     if (uneven) {
         /* rank r gets a share growing with r; rank 0 may get nothing */
@@ -40,12 +38,12 @@ static void check_split(size_t n_total, size_t k, int uneven)
     for (size_t b = b0; b < b1; b++) block_partial(b, k, local + (b - b0) * k);
     for (size_t b = 0; b < n_total; b++) block_partial(b, k, all + b * k);
     double got[64], want[64];
-    CU_ASSERT_EQUAL(hb_tree_reduce(MPI_COMM_WORLD, local, b0, b1 - b0, n_total, k, hb_combine_sum,
-                                   NULL, got),
-                    HB_OK);
-    CU_ASSERT_EQUAL(hb_tree_reduce(MPI_COMM_SELF, all, 0, n_total, n_total, k, hb_combine_sum,
-                                   NULL, want),
-                    HB_OK);
+    CU_ASSERT_EQUAL(
+        hb_tree_reduce(MPI_COMM_WORLD, local, b0, b1 - b0, n_total, k, hb_combine_sum, NULL, got),
+        HB_OK);
+    CU_ASSERT_EQUAL(
+        hb_tree_reduce(MPI_COMM_SELF, all, 0, n_total, n_total, k, hb_combine_sum, NULL, want),
+        HB_OK);
     CU_ASSERT_EQUAL(memcmp(got, want, k * sizeof *got), 0);
     /* The sum is close to the plain sum (it is a sum, just in tree order). */
     for (size_t i = 0; i < k; i++) {
@@ -60,8 +58,7 @@ static void check_split(size_t n_total, size_t k, int uneven)
     free(all);
 }
 
-static void test_sum_any_split(void)
-{
+static void test_sum_any_split(void) {
     size_t sizes[] = {1, 2, 3, 5, 8, 17, 64, 100, 1000};
     for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++)
         for (int uneven = 0; uneven < 2; uneven++) check_split(sizes[i], 3, uneven);
@@ -69,8 +66,7 @@ static void test_sum_any_split(void)
 
 /* Moments: per-block Welford of points, tree-merged, equal a two-pass mean/variance and are
    split-invariant. */
-static void test_moments(void)
-{
+static void test_moments(void) {
     enum { D = 3, PTS = 5 };
     size_t n_total = 37, k = 1 + 2 * D;
     size_t b0 = (size_t)g_rank * n_total / (size_t)g_size,
@@ -111,8 +107,7 @@ static void test_moments(void)
     free(all);
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     MPI_Init(&argc, &argv);
     MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
     MPI_Comm_size(MPI_COMM_WORLD, &g_size);

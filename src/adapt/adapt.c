@@ -3,8 +3,7 @@
 
 #include <math.h>
 
-void hb_dual_avg_init(hb_dual_avg *da, double h0, double delta)
-{
+void hb_dual_avg_init(hb_dual_avg *da, double h0, double delta) {
     da->mu = log(10.0 * h0);
     da->gamma = 0.05;
     da->t0 = 10.0;
@@ -15,8 +14,7 @@ void hb_dual_avg_init(hb_dual_avg *da, double h0, double delta)
     da->x_bar = 0;
 }
 
-double hb_dual_avg_update(hb_dual_avg *da, double accept)
-{
+double hb_dual_avg_update(hb_dual_avg *da, double accept) {
     if (!(accept == accept)) accept = 0; /* NaN counts as rejection */
     if (accept > 1) accept = 1;
     da->t += 1;
@@ -28,10 +26,11 @@ double hb_dual_avg_update(hb_dual_avg *da, double accept)
     return exp(x);
 }
 
-double hb_dual_avg_final(const hb_dual_avg *da) { return exp(da->x_bar); }
+double hb_dual_avg_final(const hb_dual_avg *da) {
+    return exp(da->x_bar);
+}
 
-void hb_windows_init(hb_windows *w, long W, long init_buffer, long term_buffer, long base_window)
-{
+void hb_windows_init(hb_windows *w, long W, long init_buffer, long term_buffer, long base_window) {
     w->W = W;
     w->adapt_metric = W >= 20;
     if (init_buffer + base_window + term_buffer > W) {
@@ -46,8 +45,7 @@ void hb_windows_init(hb_windows *w, long W, long init_buffer, long term_buffer, 
 }
 
 /* Walk the window ends from the start (cheap: O(log W)). */
-static long window_end_at_or_after(const hb_windows *w, long k, long *start)
-{
+static long window_end_at_or_after(const hb_windows *w, long k, long *start) {
     long end = w->init_buffer + w->base_window - 1, size = w->base_window;
     long last = w->W - w->term_buffer - 1;
     long s = w->init_buffer;
@@ -62,20 +60,17 @@ static long window_end_at_or_after(const hb_windows *w, long k, long *start)
     return end;
 }
 
-int hb_windows_in_slow(const hb_windows *w, long k)
-{
+int hb_windows_in_slow(const hb_windows *w, long k) {
     if (!w->adapt_metric) return 0;
     return k >= w->init_buffer && k < w->W - w->term_buffer;
 }
 
-int hb_windows_end_of_slow(const hb_windows *w, long k)
-{
+int hb_windows_end_of_slow(const hb_windows *w, long k) {
     if (!hb_windows_in_slow(w, k)) return 0;
     return window_end_at_or_after(w, k, NULL) == k;
 }
 
-int hb_metric_from_moments(const double *moments, size_t d, double *inv_metric)
-{
+int hb_metric_from_moments(const double *moments, size_t d, double *inv_metric) {
     double n = moments[0];
     if (n < 2) return -1;
     for (size_t i = 0; i < d; i++) {

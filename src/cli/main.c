@@ -5,8 +5,7 @@
 #include "cli/cli.h"
 #include "heartbeat/heartbeat.h"
 
-static void usage(FILE *f)
-{
+static void usage(FILE *f) {
     fprintf(f,
             "usage:\n"
             "  heartbeat run CONFIG.ini [--set section.key=value]... [--output PATH] [--quiet]\n"
@@ -21,8 +20,7 @@ static void usage(FILE *f)
             "5 interrupted after a checkpoint.\n");
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     if (argc < 2) {
         usage(stderr);
         return HB_ERR_USAGE;

@@ -6,8 +6,7 @@
 #include "cli/cli.h"
 #include "heartbeat/heartbeat.h"
 
-int hb_cli_run(int argc, char **argv)
-{
+int hb_cli_run(int argc, char **argv) {
     hb_run_options opt = {0};
     const char **sets = calloc((size_t)argc, sizeof *sets);
     if (!sets) return HB_ERR_INTERNAL;

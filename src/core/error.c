@@ -4,8 +4,7 @@
 
 #include "heartbeat/heartbeat.h"
 
-int hb_fail(hb_error *err, int code, const char *fmt, ...)
-{
+int hb_fail(hb_error *err, int code, const char *fmt, ...) {
     if (err && err->code == HB_OK) {
         va_list ap;
         va_start(ap, fmt);
@@ -16,10 +15,11 @@ int hb_fail(hb_error *err, int code, const char *fmt, ...)
     return err && err->code != HB_OK ? err->code : code;
 }
 
-void hb_error_clear(hb_error *err)
-{
+void hb_error_clear(hb_error *err) {
     err->code = HB_OK;
     err->msg[0] = '\0';
 }
 
-const char *hb_version(void) { return HB_VERSION_STRING; }
+const char *hb_version(void) {
+    return HB_VERSION_STRING;
+}

@@ -6,16 +6,14 @@
 #include <time.h>
 #include <unistd.h>
 
-static double now(void)
-{
+static double now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 void hb_progress_init(hb_progress *p, int enabled, double every, long warmup, long sampling,
-                      double chains)
-{
+                      double chains) {
     p->enabled = enabled && every > 0;
     p->tty = isatty(2);
     p->every = p->tty ? 0.2 : every;
@@ -28,8 +26,7 @@ void hb_progress_init(hb_progress *p, int enabled, double every, long warmup, lo
     p->phase = HB_PHASE_WARMUP;
 }
 
-static void fmt_time(double s, char *buf, size_t len)
-{
+static void fmt_time(double s, char *buf, size_t len) {
     if (s < 0 || s != s) s = 0;
     long t = (long)(s + 0.5);
     if (t >= 3600)
@@ -40,8 +37,7 @@ static void fmt_time(double s, char *buf, size_t len)
         snprintf(buf, len, "%lds", t);
 }
 
-void hb_progress_update(hb_progress *p, hb_phase phase, long iter, double grads)
-{
+void hb_progress_update(hb_progress *p, hb_phase phase, long iter, double grads) {
     if (!p->enabled) return;
     double t = now();
     if (phase != p->phase) {
@@ -59,15 +55,13 @@ void hb_progress_update(hb_progress *p, hb_phase phase, long iter, double grads)
     if (phase == HB_PHASE_WARMUP && iter > 0) eta += el / (double)iter * (double)p->total_sampling;
     char etab[32];
     fmt_time(eta, etab, sizeof etab);
-    fprintf(stderr,
-            "%s%-8s %ld/%ld  %.3g draws/s  %.3g grad/s  accept %.3f  step %.3g  ETA %s%s",
-            p->tty ? "\r" : "", phase == HB_PHASE_WARMUP ? "warmup" : "sampling", iter, total,
-            rate, grate, p->accept, p->step_size, etab, p->tty ? "\033[K" : "\n");
+    fprintf(stderr, "%s%-8s %ld/%ld  %.3g draws/s  %.3g grad/s  accept %.3f  step %.3g  ETA %s%s",
+            p->tty ? "\r" : "", phase == HB_PHASE_WARMUP ? "warmup" : "sampling", iter, total, rate,
+            grate, p->accept, p->step_size, etab, p->tty ? "\033[K" : "\n");
     fflush(stderr);
 }
 
-void hb_progress_finish(hb_progress *p, double t_warmup, double t_sampling, double draws)
-{
+void hb_progress_finish(hb_progress *p, double t_warmup, double t_sampling, double draws) {
     if (!p->enabled) return;
     fprintf(stderr, "%sdone: warmup %.2f s, sampling %.2f s, %.4g draws (%.3g draws/s)\n",
             p->tty ? "\r\033[K" : "", t_warmup, t_sampling, draws,

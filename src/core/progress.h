@@ -7,7 +7,7 @@ typedef enum hb_phase { HB_PHASE_WARMUP, HB_PHASE_SAMPLING } hb_phase;
 
 typedef struct hb_progress {
     int enabled, tty;
-    double every;      /* seconds between plain lines */
+    double every; /* seconds between plain lines */
     double t_start, t_phase, t_last;
     long total_warmup, total_sampling;
     double chains;

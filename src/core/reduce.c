@@ -4,14 +4,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-void hb_combine_sum(double *left, const double *right, size_t k, const void *ctx)
-{
+void hb_combine_sum(double *left, const double *right, size_t k, const void *ctx) {
     (void)ctx;
     for (size_t i = 0; i < k; i++) left[i] += right[i];
 }
 
-void hb_combine_moments(double *left, const double *right, size_t k, const void *ctx)
-{
+void hb_combine_moments(double *left, const double *right, size_t k, const void *ctx) {
     (void)ctx;
     size_t d = (k - 1) / 2;
     double na = left[0], nb = right[0];
@@ -29,8 +27,7 @@ void hb_combine_moments(double *left, const double *right, size_t k, const void 
     left[0] = n;
 }
 
-void hb_moments_add(double *acc, size_t d, const double *x, size_t stride)
-{
+void hb_moments_add(double *acc, size_t d, const double *x, size_t stride) {
     double n = acc[0] + 1;
     acc[0] = n;
     for (size_t i = 0; i < d; i++) {
@@ -59,8 +56,7 @@ typedef struct tree {
 } tree;
 
 /* Value of node (l, i) into out; uses known nodes where present, else recurses. */
-static void node_value(const tree *t, size_t l, size_t i, double *out, double *scratch)
-{
+static void node_value(const tree *t, size_t l, size_t i, double *out, double *scratch) {
     for (size_t j = 0; j < t->n_known; j++)
         if (t->known[j].level == l && t->known[j].index == i) {
             memcpy(out, t->known[j].val, t->k * sizeof *out);
@@ -78,16 +74,14 @@ static void node_value(const tree *t, size_t l, size_t i, double *out, double *s
     t->fn(out, scratch, t->k, t->ctx);
 }
 
-static size_t top_level(size_t n_total)
-{
+static size_t top_level(size_t n_total) {
     size_t l = 0;
     while (((size_t)1 << l) < n_total) l++;
     return l;
 }
 
-int hb_tree_reduce(MPI_Comm comm, const double *local, size_t b0, size_t n_local,
-                   size_t n_total, size_t k, hb_combine_fn fn, const void *ctx, double *result)
-{
+int hb_tree_reduce(MPI_Comm comm, const double *local, size_t b0, size_t n_local, size_t n_total,
+                   size_t k, hb_combine_fn fn, const void *ctx, double *result) {
     size_t L = top_level(n_total);
     /* scratch for recursion: one k-vector per level */
     double *scratch = malloc((L + 2) * k * sizeof *scratch);
@@ -116,7 +110,8 @@ int hb_tree_reduce(MPI_Comm comm, const double *local, size_t b0, size_t n_local
     int size;
     MPI_Comm_size(comm, &size);
     int cnt = (int)(n_mine * (2 + k));
-    int *counts = malloc((size_t)size * sizeof *counts), *displs = malloc((size_t)size * sizeof *displs);
+    int *counts = malloc((size_t)size * sizeof *counts),
+        *displs = malloc((size_t)size * sizeof *displs);
     if (!counts || !displs) abort();
     int rc = MPI_Allgather(&cnt, 1, MPI_INT, counts, 1, MPI_INT, comm);
     size_t total = 0;

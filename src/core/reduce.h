@@ -26,7 +26,7 @@ void hb_moments_add(double *acc, size_t d, const double *x, size_t stride);
 /* Reduce: local holds n_local partials (k doubles each, contiguous) of global blocks
    [b0, b0 + n_local) out of n_total; result (k doubles) is the same on every rank.
    COLLECTIVE over comm. Returns HB_OK or HB_ERR_INTERNAL on an MPI failure. */
-int hb_tree_reduce(MPI_Comm comm, const double *local, size_t b0, size_t n_local,
-                   size_t n_total, size_t k, hb_combine_fn fn, const void *ctx, double *result);
+int hb_tree_reduce(MPI_Comm comm, const double *local, size_t b0, size_t n_local, size_t n_total,
+                   size_t k, hb_combine_fn fn, const void *ctx, double *result);
 
 #endif

@@ -17,7 +17,7 @@ enum hb_rng_purpose {
     HB_RNG_ACCEPT = 3,   /* Metropolis uniforms */
     HB_RNG_AUX = 4,      /* sampler-specific extras (momentum refresh, jitter, ...) */
     HB_RNG_AUX2 = 5,
-    HB_RNG_TEST = 99     /* tests and check-grad */
+    HB_RNG_TEST = 99 /* tests and check-grad */
 };
 
 /* One Philox4x32-10 block (the Random123 reference function). */
@@ -34,8 +34,8 @@ void hb_rng_uniforms(uint32_t seed, uint64_t chain, uint64_t iter, uint32_t purp
 /* The same streams for HB_LANES consecutive chains chain0 .. chain0+HB_LANES-1, written
    lane-minor: out[k*HB_LANES + c] is variate k of chain chain0 + c. SIMD over lanes; the
    values are bitwise those of the single-chain functions. */
-void hb_rng_normals_lanes(uint32_t seed, uint64_t chain0, uint64_t iter, uint32_t purpose,
-                          size_t n, double *out);
+void hb_rng_normals_lanes(uint32_t seed, uint64_t chain0, uint64_t iter, uint32_t purpose, size_t n,
+                          double *out);
 void hb_rng_uniforms_lanes(uint32_t seed, uint64_t chain0, uint64_t iter, uint32_t purpose,
                            size_t n, double *out);
 

@@ -43,18 +43,17 @@ typedef struct run {
     size_t nb_total, b0, nb_local;
     size_t chain0, n_local; /* real chains of this rank */
     hb_batch *batches;
-    double *mem;       /* positions, gradients, lp, state of all local batches */
-    double *ws;        /* per-thread workspace */
-    double *lane_stats; /* per-thread [n_stats][L] */
-    double *red;       /* [nb_local][n_red] */
-    double *moments;   /* [nb_local][1 + 2 dim] */
+    double *mem;                          /* positions, gradients, lp, state of all local batches */
+    double *ws;                           /* per-thread workspace */
+    double *lane_stats;                   /* per-thread [n_stats][L] */
+    double *red;                          /* [nb_local][n_red] */
+    double *moments;                      /* [nb_local][1 + 2 dim] */
     int64_t grads_warmup, grads_sampling; /* local totals over real chains */
 } run;
 
 /* All ranks agree on the worst status (the max code); the message of the lowest failing
    rank is broadcast so every rank reports the same text. COLLECTIVE. */
-static int agree(MPI_Comm comm, hb_error *err)
-{
+static int agree(MPI_Comm comm, hb_error *err) {
     int rank, mine = err->code, worst = 0;
     MPI_Comm_rank(comm, &rank);
     MPI_Allreduce(&mine, &worst, 1, MPI_INT, MPI_MAX, comm);
@@ -66,8 +65,7 @@ static int agree(MPI_Comm comm, hb_error *err)
     return worst;
 }
 
-static int read_run_settings(run *r, hb_error *err)
-{
+static int read_run_settings(run *r, hb_error *err) {
     hb_config *c = r->cfg;
     run_settings *s = &r->rs;
     int64_t seed, def;
@@ -85,9 +83,11 @@ static int read_run_settings(run *r, hb_error *err)
     }
     s->seed = (uint32_t)seed;
     def = 64;
-    if (hb_cfg_int(c, "run", "chains", &def, 1, (int64_t)1 << 36, &s->chains, err)) return err->code;
+    if (hb_cfg_int(c, "run", "chains", &def, 1, (int64_t)1 << 36, &s->chains, err))
+        return err->code;
     def = 1000;
-    if (hb_cfg_int(c, "run", "warmup", &def, 0, (int64_t)1 << 40, &s->warmup, err)) return err->code;
+    if (hb_cfg_int(c, "run", "warmup", &def, 0, (int64_t)1 << 40, &s->warmup, err))
+        return err->code;
     def = 1000;
     if (hb_cfg_int(c, "run", "draws", &def, 1, (int64_t)1 << 40, &s->draws, err)) return err->code;
     def = 1;
@@ -116,8 +116,7 @@ static int read_run_settings(run *r, hb_error *err)
 
 /* Chains per HDF5 chunk: divides every rank's first chain (chunks never span two ranks),
    at most n_chains, and about a megabyte per chunk of the widest variable. */
-static size_t chunk_chains(const run *r, size_t chunk_draws)
-{
+static size_t chunk_chains(const run *r, size_t chunk_draws) {
     size_t N = (size_t)r->rs.chains, g = 0;
     for (int k = 1; k < r->size; k++) {
         size_t start = ((size_t)k * r->nb_total / (size_t)r->size) * L;
@@ -138,8 +137,7 @@ static size_t chunk_chains(const run *r, size_t chunk_draws)
     return c;
 }
 
-static double *alloc_doubles(size_t n)
-{
+static double *alloc_doubles(size_t n) {
     size_t bytes = ((n ? n : 1) * sizeof(double) + 63) / 64 * 64;
     double *p = aligned_alloc(64, bytes);
     if (!p) abort();
@@ -147,8 +145,7 @@ static double *alloc_doubles(size_t n)
     return p;
 }
 
-static void setup_batches(run *r)
-{
+static void setup_batches(run *r) {
     size_t N = (size_t)r->rs.chains;
     r->nb_total = (N + L - 1) / L;
     r->b0 = (size_t)r->rank * r->nb_total / (size_t)r->size;
@@ -185,8 +182,7 @@ static void setup_batches(run *r)
 /* Initial positions: uniform in [-R, R] per coordinate (as Stan's init = R), redrawn up to
    100 times until the log density is finite. Returns the number of local chains that
    never found a finite point. */
-static long init_positions(run *r)
-{
+static long init_positions(run *r) {
     long failed = 0;
     size_t d = r->dim;
 #pragma omp parallel for schedule(static) reduction(+ : failed)
@@ -231,8 +227,7 @@ static long init_positions(run *r)
 }
 
 /* One warmup iteration over all local batches. */
-static int warmup_iteration(run *r, long k, hb_progress *prog, hb_error *err)
-{
+static int warmup_iteration(run *r, long k, hb_progress *prog, hb_error *err) {
     hb_iter_plan plan = {0};
     r->st->plan(r->sampler, k, &plan);
     size_t d = r->dim, nm = 1 + 2 * d, n_red = r->st->n_red;
@@ -255,8 +250,8 @@ static int warmup_iteration(run *r, long k, hb_progress *prog, hb_error *err)
     r->grads_warmup += grads;
     if (plan.reduce_stats && n_red) {
         double pooled[16];
-        if (hb_tree_reduce(r->comm, r->red, r->b0, r->nb_local, r->nb_total, n_red,
-                           hb_combine_sum, NULL, pooled))
+        if (hb_tree_reduce(r->comm, r->red, r->b0, r->nb_local, r->nb_total, n_red, hb_combine_sum,
+                           NULL, pooled))
             return hb_fail(err, HB_ERR_INTERNAL, "MPI reduction failed");
         r->st->adapt(r->sampler, k, pooled);
         if (pooled[1] > 0) acc_sum = pooled[0] / pooled[1];
@@ -267,8 +262,10 @@ static int warmup_iteration(run *r, long k, hb_progress *prog, hb_error *err)
         if (!pooled) abort();
         int rc = hb_tree_reduce(r->comm, r->moments, r->b0, r->nb_local, r->nb_total, nm,
                                 hb_combine_moments, NULL, pooled);
-        if (rc == HB_OK) rc = r->st->set_moments(r->sampler, pooled, err);
-        else hb_fail(err, HB_ERR_INTERNAL, "MPI reduction failed");
+        if (rc == HB_OK)
+            rc = r->st->set_moments(r->sampler, pooled, err);
+        else
+            hb_fail(err, HB_ERR_INTERNAL, "MPI reduction failed");
         free(pooled);
         memset(r->moments, 0, nm * r->nb_local * sizeof *r->moments);
         if (rc) return rc;
@@ -277,15 +274,16 @@ static int warmup_iteration(run *r, long k, hb_progress *prog, hb_error *err)
 }
 
 typedef struct draw_buffers {
-    double *pos;      /* [n_local][nd][dim] */
-    void **stats;     /* n_stats + 1 arrays [n_local][nd] (last: n_steps, int64) */
+    double *pos;  /* [n_local][nd][dim] */
+    void **stats; /* n_stats + 1 arrays [n_local][nd] (last: n_steps, int64) */
     hb_stat_spec *spec;
 } draw_buffers;
 
-static size_t stat_size(hb_stat_type t) { return t == HB_STAT_BOOL ? 1 : 8; }
+static size_t stat_size(hb_stat_type t) {
+    return t == HB_STAT_BOOL ? 1 : 8;
+}
 
-static void store_stat(void *arr, hb_stat_type t, size_t idx, double v)
-{
+static void store_stat(void *arr, hb_stat_type t, size_t idx, double v) {
     if (t == HB_STAT_F64)
         ((double *)arr)[idx] = v;
     else if (t == HB_STAT_BOOL)
@@ -296,8 +294,8 @@ static void store_stat(void *arr, hb_stat_type t, size_t idx, double v)
 
 /* Sampling iterations for draws [j0, j0 + nd): each batch runs all of them on its own
    (no reductions in sampling), which keeps a batch in cache. */
-static void sample_block(run *r, size_t j0, size_t nd, draw_buffers *db)
-{
+static void sample_block(run *r, size_t j0, size_t nd, draw_buffers *db) {
+    const int keep = db->pos != NULL; /* output = none: sample, keep nothing */
     size_t d = r->dim, ns = r->n_stats;
     int64_t grads = 0;
     const int64_t thin = r->rs.thin;
@@ -311,13 +309,13 @@ static void sample_block(run *r, size_t j0, size_t nd, draw_buffers *db)
         for (size_t j = 0; j < nd; j++) {
             int64_t nsteps[L] = {0};
             for (int64_t it = 0; it < thin; it++) {
-                uint64_t iter = (uint64_t)r->rs.warmup + (uint64_t)((j0 + j) * (size_t)thin) +
-                                (uint64_t)it;
+                uint64_t iter =
+                    (uint64_t)r->rs.warmup + (uint64_t)((j0 + j) * (size_t)thin) + (uint64_t)it;
                 hb_step_ctx ctx = {&r->model, d, r->rs.seed, iter, 0, r->sampler};
                 r->st->step(&ctx, b, r->ws + (size_t)t * r->n_ws, &out);
                 for (int c = 0; c < L; c++) nsteps[c] += out.n_grad[c];
             }
-            for (int c = 0; c < b->n_real; c++) {
+            for (int c = 0; keep && c < b->n_real; c++) {
                 size_t row = (lc0 + (size_t)c) * nd + j;
                 double *dst = db->pos + row * d;
                 for (size_t i = 0; i < d; i++) dst[i] = b->x[i * L + c];
@@ -326,13 +324,14 @@ static void sample_block(run *r, size_t j0, size_t nd, draw_buffers *db)
                 ((int64_t *)db->stats[ns])[row] = nsteps[c];
                 grads += nsteps[c];
             }
+            if (!keep)
+                for (int c = 0; c < b->n_real; c++) grads += nsteps[c];
         }
     }
     r->grads_sampling += grads;
 }
 
-static int write_attrs(run *r, hb_h5out *o, double tw, double ts, hb_error *err)
-{
+static int write_attrs(run *r, hb_h5out *o, double tw, double ts, hb_error *err) {
     int64_t gl[2] = {r->grads_warmup, r->grads_sampling}, gg[2];
     MPI_Allreduce(gl, gg, 2, MPI_INT64_T, MPI_SUM, r->comm);
     double tl[2] = {tw, ts}, tg[2];
@@ -345,8 +344,7 @@ static int write_attrs(run *r, hb_h5out *o, double tw, double ts, hb_error *err)
     return HB_OK;
 }
 
-static void run_free(run *r)
-{
+static void run_free(run *r) {
     if (r->sampler) r->st->destroy(r->sampler);
     if (r->model_open) hb_model_close(&r->model);
     free(r->batches);
@@ -361,8 +359,7 @@ static void run_free(run *r)
 
 /* Parse and validate everything before any file is touched. Not collective beyond the seed
    broadcast; errors are identical on all ranks (same input). */
-static int prepare(run *r, const hb_run_options *opt, hb_error *err)
-{
+static int prepare(run *r, const hb_run_options *opt, hb_error *err) {
     if (hb_config_load(&r->cfg, opt->config_path, err)) return err->code;
     for (size_t i = 0; i < opt->n_overrides; i++)
         if (hb_config_override(r->cfg, opt->overrides[i], err)) return err->code;
@@ -382,7 +379,8 @@ static int prepare(run *r, const hb_run_options *opt, hb_error *err)
             strncat(names, t == hb_sampler_types() ? "" : ", ", sizeof names - strlen(names) - 1);
             strncat(names, (*t)->name, sizeof names - strlen(names) - 1);
         }
-        return hb_fail(err, HB_ERR_USAGE, "%s: [sampler] algorithm: unknown sampler '%s' (known: %s)",
+        return hb_fail(err, HB_ERR_USAGE,
+                       "%s: [sampler] algorithm: unknown sampler '%s' (known: %s)",
                        hb_config_path(r->cfg), r->rs.algorithm, names);
     }
     if (hb_model_open(&r->model, r->cfg, err)) return err->code;
@@ -400,8 +398,7 @@ static int prepare(run *r, const hb_run_options *opt, hb_error *err)
     return HB_OK;
 }
 
-int hb_run(MPI_Comm comm, const hb_run_options *opt, hb_error *err)
-{
+int hb_run(MPI_Comm comm, const hb_run_options *opt, hb_error *err) {
     run R = {0}, *r = &R;
     r->comm = comm;
     MPI_Comm_rank(comm, &r->rank);
@@ -442,8 +439,10 @@ int hb_run(MPI_Comm comm, const hb_run_options *opt, hb_error *err)
                          .deflate = (int)r->rs.deflate};
     lay.chunk_chains = chunk_chains(r, nd);
     hb_h5out *out = NULL;
-    int rc = hb_h5out_create(&out, comm, r->rs.output, &lay, err);
-    if (rc == HB_OK) {
+    /* output = none: sample without writing (benchmarks, dry runs). */
+    const int write = strcmp(r->rs.output, "none") != 0;
+    int rc = write ? hb_h5out_create(&out, comm, r->rs.output, &lay, err) : HB_OK;
+    if (rc == HB_OK && write) {
         char seed[32];
         snprintf(seed, sizeof seed, "%u", r->rs.seed);
         if (hb_h5out_attr_string(out, "config", r->effective, err) ||
@@ -462,8 +461,8 @@ int hb_run(MPI_Comm comm, const hb_run_options *opt, hb_error *err)
     }
 
     hb_progress prog;
-    hb_progress_init(&prog, r->rank == 0 && !opt->quiet, r->rs.progress_every,
-                     (long)r->rs.warmup, (long)(D * (size_t)r->rs.thin), (double)r->rs.chains);
+    hb_progress_init(&prog, r->rank == 0 && !opt->quiet, r->rs.progress_every, (long)r->rs.warmup,
+                     (long)(D * (size_t)r->rs.thin), (double)r->rs.chains);
 
     /* Initial positions. */
     long failed = init_positions(r), failed_all = 0;
@@ -496,12 +495,15 @@ int hb_run(MPI_Comm comm, const hb_run_options *opt, hb_error *err)
 
     /* Sampling, in write batches. */
     draw_buffers db = {.spec = spec};
-    db.pos = malloc((r->n_local * nd * d + 1) * sizeof *db.pos);
-    db.stats = malloc((ns + 1) * sizeof *db.stats);
-    if (!db.pos || !db.stats) abort();
-    for (size_t s = 0; s <= ns; s++) {
-        db.stats[s] = calloc(r->n_local * nd + 1, stat_size(spec[s].type));
-        if (!db.stats[s]) abort();
+    db.stats = calloc(ns + 1, sizeof *db.stats);
+    if (!db.stats) abort();
+    if (write) {
+        db.pos = malloc((r->n_local * nd * d + 1) * sizeof *db.pos);
+        if (!db.pos) abort();
+        for (size_t s = 0; s <= ns; s++) {
+            db.stats[s] = calloc(r->n_local * nd + 1, stat_size(spec[s].type));
+            if (!db.stats[s]) abort();
+        }
     }
     t0 = MPI_Wtime();
     prog.step_size = r->st->step_size(r->sampler);
@@ -510,13 +512,19 @@ int hb_run(MPI_Comm comm, const hb_run_options *opt, hb_error *err)
         sample_block(r, j0, m, &db);
         /* The writer wants [n_local][m][dim]; when m < nd rows are packed with stride nd,
            so compact them first. */
+        if (!write) {
+            hb_progress_update(&prog, HB_PHASE_SAMPLING, (long)((j0 + m) * (size_t)r->rs.thin),
+                               (double)r->grads_sampling * (double)r->size);
+            continue;
+        }
         if (m < nd) {
             for (size_t c = 0; c < r->n_local; c++)
                 memmove(db.pos + c * m * d, db.pos + c * nd * d, m * d * sizeof *db.pos);
             for (size_t s = 0; s <= ns; s++) {
                 size_t sz = stat_size(spec[s].type);
                 char *a = db.stats[s];
-                for (size_t c = 0; c < r->n_local; c++) memmove(a + c * m * sz, a + c * nd * sz, m * sz);
+                for (size_t c = 0; c < r->n_local; c++)
+                    memmove(a + c * m * sz, a + c * nd * sz, m * sz);
             }
         }
         rc = hb_h5out_write_draws(out, j0, m, db.pos, (const void *const *)db.stats, err);
@@ -524,15 +532,17 @@ int hb_run(MPI_Comm comm, const hb_run_options *opt, hb_error *err)
                            (double)r->grads_sampling * (double)r->size);
     }
     double t_samp = MPI_Wtime() - t0;
-    if (rc == HB_OK) rc = write_attrs(r, out, t_warm, t_samp, err);
-    if (rc == HB_OK)
-        rc = hb_h5out_adaptation(out, r->st->step_size(r->sampler), r->st->inv_metric(r->sampler),
-                                 d, err);
-    hb_error cerr = {0};
-    int crc = hb_h5out_close(out, &cerr);
-    if (rc == HB_OK && crc) {
-        *err = cerr;
-        rc = crc;
+    if (write) {
+        if (rc == HB_OK) rc = write_attrs(r, out, t_warm, t_samp, err);
+        if (rc == HB_OK)
+            rc = hb_h5out_adaptation(out, r->st->step_size(r->sampler),
+                                     r->st->inv_metric(r->sampler), d, err);
+        hb_error cerr = {0};
+        int crc = hb_h5out_close(out, &cerr);
+        if (rc == HB_OK && crc) {
+            *err = cerr;
+            rc = crc;
+        }
     }
     if (rc == HB_OK) hb_progress_finish(&prog, t_warm, t_samp, (double)r->rs.chains * (double)D);
     for (size_t s = 0; s <= ns; s++) free(db.stats[s]);

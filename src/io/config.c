@@ -40,23 +40,20 @@ struct hb_config {
     hb_error *perr;
 };
 
-static char *xstrdup(const char *s)
-{
+static char *xstrdup(const char *s) {
     char *d = strdup(s ? s : "");
     if (!d) abort();
     return d;
 }
 
-static cfg_entry *find_entry(const hb_config *c, const char *sec, const char *key)
-{
+static cfg_entry *find_entry(const hb_config *c, const char *sec, const char *key) {
     for (size_t i = 0; i < c->n; i++)
         if (strcmp(c->e[i].section, sec) == 0 && strcmp(c->e[i].key, key) == 0) return &c->e[i];
     return NULL;
 }
 
 static void add_entry(hb_config *c, const char *sec, const char *key, const char *val,
-                      const char *origin, int line)
-{
+                      const char *origin, int line) {
     if (c->n == c->cap) {
         c->cap = c->cap ? 2 * c->cap : 32;
         c->e = realloc(c->e, c->cap * sizeof *c->e);
@@ -66,8 +63,7 @@ static void add_entry(hb_config *c, const char *sec, const char *key, const char
 }
 
 /* inih reader over an in-memory string that counts lines and notices over-long ones. */
-static char *reader(char *str, int num, void *stream)
-{
+static char *reader(char *str, int num, void *stream) {
     hb_config *c = stream;
     if (c->text[c->pos] == '\0') return NULL;
     size_t start = c->pos, len = 0;
@@ -85,8 +81,7 @@ static char *reader(char *str, int num, void *stream)
     return str;
 }
 
-static int handler(void *user, const char *section, const char *name, const char *value)
-{
+static int handler(void *user, const char *section, const char *name, const char *value) {
     hb_config *c = user;
     if (!section[0]) {
         hb_fail(c->perr, HB_ERR_USAGE, "%s:%d: key '%s' outside any [section]", c->path, c->line,
@@ -103,8 +98,7 @@ static int handler(void *user, const char *section, const char *name, const char
     return 1;
 }
 
-int hb_config_load_string(hb_config **out, const char *name, const char *text, hb_error *err)
-{
+int hb_config_load_string(hb_config **out, const char *name, const char *text, hb_error *err) {
     hb_config *c = calloc(1, sizeof *c);
     if (!c) abort();
     c->path = xstrdup(name);
@@ -126,8 +120,7 @@ int hb_config_load_string(hb_config **out, const char *name, const char *text, h
     return HB_OK;
 }
 
-int hb_config_load(hb_config **out, const char *path, hb_error *err)
-{
+int hb_config_load(hb_config **out, const char *path, hb_error *err) {
     FILE *f = fopen(path, "rb");
     if (!f) return hb_fail(err, HB_ERR_USAGE, "%s: cannot open config: %s", path, strerror(errno));
     size_t cap = 4096, len = 0, k;
@@ -157,16 +150,14 @@ int hb_config_load(hb_config **out, const char *path, hb_error *err)
     return rc;
 }
 
-static char *trim(char *s)
-{
+static char *trim(char *s) {
     while (isspace((unsigned char)*s)) s++;
     char *e = s + strlen(s);
     while (e > s && isspace((unsigned char)e[-1])) *--e = '\0';
     return s;
 }
 
-int hb_config_override(hb_config *c, const char *assignment, hb_error *err)
-{
+int hb_config_override(hb_config *c, const char *assignment, hb_error *err) {
     char *buf = xstrdup(assignment);
     char *eq = strchr(buf, '=');
     char *dot = eq ? memchr(buf, '.', (size_t)(eq - buf)) : NULL;
@@ -195,8 +186,7 @@ int hb_config_override(hb_config *c, const char *assignment, hb_error *err)
     return HB_OK;
 }
 
-void hb_config_free(hb_config *c)
-{
+void hb_config_free(hb_config *c) {
     if (!c) return;
     for (size_t i = 0; i < c->n; i++) {
         free(c->e[i].section);
@@ -215,10 +205,11 @@ void hb_config_free(hb_config *c)
     free(c);
 }
 
-const char *hb_config_path(const hb_config *c) { return c->path; }
+const char *hb_config_path(const hb_config *c) {
+    return c->path;
+}
 
-void hb_cfg_record(hb_config *c, const char *sec, const char *key, const char *value)
-{
+void hb_cfg_record(hb_config *c, const char *sec, const char *key, const char *value) {
     for (size_t i = 0; i < c->n_eff; i++)
         if (strcmp(c->eff[i].section, sec) == 0 && strcmp(c->eff[i].key, key) == 0) {
             free(c->eff[i].value);
@@ -234,8 +225,7 @@ void hb_cfg_record(hb_config *c, const char *sec, const char *key, const char *v
 }
 
 /* "file:line" or "--set" for messages. */
-static void where(const hb_config *c, const cfg_entry *e, char *buf, size_t len)
-{
+static void where(const hb_config *c, const cfg_entry *e, char *buf, size_t len) {
     if (!e)
         snprintf(buf, len, "%s", c->path);
     else if (e->line > 0)
@@ -246,21 +236,20 @@ static void where(const hb_config *c, const cfg_entry *e, char *buf, size_t len)
 
 /* The value of a key (marked used), or NULL with a "missing" error when required. */
 static const char *lookup(hb_config *c, const char *sec, const char *key, int required,
-                          cfg_entry **entry, hb_error *err)
-{
+                          cfg_entry **entry, hb_error *err) {
     cfg_entry *e = find_entry(c, sec, key);
     *entry = e;
     if (e) {
         e->used = 1;
         return e->value;
     }
-    if (required) hb_fail(err, HB_ERR_USAGE, "%s: [%s] %s: missing required key", c->path, sec, key);
+    if (required)
+        hb_fail(err, HB_ERR_USAGE, "%s: [%s] %s: missing required key", c->path, sec, key);
     return NULL;
 }
 
 int hb_cfg_int(hb_config *c, const char *sec, const char *key, const int64_t *def, int64_t lo,
-               int64_t hi, int64_t *out, hb_error *err)
-{
+               int64_t hi, int64_t *out, hb_error *err) {
     cfg_entry *e;
     const char *v = lookup(c, sec, key, def == NULL, &e, err);
     if (!v && !def) return err->code;
@@ -276,9 +265,8 @@ int hb_cfg_int(hb_config *c, const char *sec, const char *key, const int64_t *de
                            key, v);
         x = (int64_t)t;
         if (x < lo || x > hi)
-            return hb_fail(err, HB_ERR_USAGE,
-                           "%s: [%s] %s: %lld is out of range [%lld, %lld]", w, sec, key,
-                           (long long)x, (long long)lo, (long long)hi);
+            return hb_fail(err, HB_ERR_USAGE, "%s: [%s] %s: %lld is out of range [%lld, %lld]", w,
+                           sec, key, (long long)x, (long long)lo, (long long)hi);
     } else {
         x = *def;
     }
@@ -289,8 +277,7 @@ int hb_cfg_int(hb_config *c, const char *sec, const char *key, const int64_t *de
     return HB_OK;
 }
 
-static int parse_double(const char *v, double *x)
-{
+static int parse_double(const char *v, double *x) {
     errno = 0;
     char *end;
     double t = strtod(v, &end);
@@ -301,18 +288,16 @@ static int parse_double(const char *v, double *x)
     return 0;
 }
 
-static void record_double(hb_config *c, const char *sec, const char *key, double x)
-{
+static void record_double(hb_config *c, const char *sec, const char *key, double x) {
     char buf[40];
     snprintf(buf, sizeof buf, "%.17g", x);
     hb_cfg_record(c, sec, key, buf);
 }
 
 /* Shared by the two double look-ups; allow_auto says whether "auto" is a valid value. */
-static int cfg_double(hb_config *c, const char *sec, const char *key, int allow_auto,
-                      int def_auto, const double *def, double lo, double hi, double *out,
-                      int *is_auto, hb_error *err)
-{
+static int cfg_double(hb_config *c, const char *sec, const char *key, int allow_auto, int def_auto,
+                      const double *def, double lo, double hi, double *out, int *is_auto,
+                      hb_error *err) {
     cfg_entry *e;
     const char *v = lookup(c, sec, key, !def_auto && def == NULL, &e, err);
     if (!v && !def_auto && !def) return err->code;
@@ -336,8 +321,8 @@ static int cfg_double(hb_config *c, const char *sec, const char *key, int allow_
     }
     double x;
     if (parse_double(v, &x) != 0)
-        return hb_fail(err, HB_ERR_USAGE, "%s: [%s] %s: expected a number%s, got '%s'", w, sec,
-                       key, allow_auto ? " or 'auto'" : "", v);
+        return hb_fail(err, HB_ERR_USAGE, "%s: [%s] %s: expected a number%s, got '%s'", w, sec, key,
+                       allow_auto ? " or 'auto'" : "", v);
     if (!(x >= lo && x <= hi))
         return hb_fail(err, HB_ERR_USAGE, "%s: [%s] %s: %g is out of range [%g, %g]", w, sec, key,
                        x, lo, hi);
@@ -347,22 +332,19 @@ static int cfg_double(hb_config *c, const char *sec, const char *key, int allow_
 }
 
 int hb_cfg_double(hb_config *c, const char *sec, const char *key, const double *def, double lo,
-                  double hi, double *out, hb_error *err)
-{
+                  double hi, double *out, hb_error *err) {
     int is_auto;
     return cfg_double(c, sec, key, 0, 0, def, lo, hi, out, &is_auto, err);
 }
 
 int hb_cfg_double_or_auto(hb_config *c, const char *sec, const char *key, int def_auto,
                           const double *def, double lo, double hi, double *out, int *is_auto,
-                          hb_error *err)
-{
+                          hb_error *err) {
     return cfg_double(c, sec, key, 1, def_auto, def, lo, hi, out, is_auto, err);
 }
 
-int hb_cfg_string(hb_config *c, const char *sec, const char *key, const char *def,
-                  const char **out, hb_error *err)
-{
+int hb_cfg_string(hb_config *c, const char *sec, const char *key, const char *def, const char **out,
+                  hb_error *err) {
     cfg_entry *e;
     const char *v = lookup(c, sec, key, def == NULL, &e, err);
     if (!v && !def) return err->code;
@@ -377,8 +359,7 @@ int hb_cfg_string(hb_config *c, const char *sec, const char *key, const char *de
 }
 
 int hb_cfg_choice(hb_config *c, const char *sec, const char *key, const char *def,
-                  const char *const *choices, int *out, hb_error *err)
-{
+                  const char *const *choices, int *out, hb_error *err) {
     cfg_entry *e;
     const char *v = lookup(c, sec, key, def == NULL, &e, err);
     if (!v && !def) return err->code;
@@ -398,9 +379,8 @@ int hb_cfg_choice(hb_config *c, const char *sec, const char *key, const char *de
     return hb_fail(err, HB_ERR_USAGE, "%s: [%s] %s: '%s' is not one of: %s", w, sec, key, s, list);
 }
 
-int hb_cfg_double_list(hb_config *c, const char *sec, const char *key, const char *def,
-                       double lo, double hi, double **out, size_t *n, hb_error *err)
-{
+int hb_cfg_double_list(hb_config *c, const char *sec, const char *key, const char *def, double lo,
+                       double hi, double **out, size_t *n, hb_error *err) {
     cfg_entry *e;
     const char *v = lookup(c, sec, key, def == NULL, &e, err);
     if (!v && !def) return err->code;
@@ -459,13 +439,11 @@ int hb_cfg_double_list(hb_config *c, const char *sec, const char *key, const cha
     return HB_OK;
 }
 
-int hb_cfg_has(const hb_config *c, const char *sec, const char *key)
-{
+int hb_cfg_has(const hb_config *c, const char *sec, const char *key) {
     return find_entry(c, sec, key) != NULL;
 }
 
-int hb_cfg_finish(hb_config *c, hb_error *err)
-{
+int hb_cfg_finish(hb_config *c, hb_error *err) {
     for (size_t i = 0; i < c->n; i++) {
         cfg_entry *e = &c->e[i];
         if (e->used) continue;
@@ -486,8 +464,7 @@ int hb_cfg_finish(hb_config *c, hb_error *err)
     return HB_OK;
 }
 
-char *hb_cfg_effective(const hb_config *c)
-{
+char *hb_cfg_effective(const hb_config *c) {
     size_t len = 1;
     for (size_t i = 0; i < c->n_eff; i++)
         len += strlen(c->eff[i].section) + strlen(c->eff[i].key) + strlen(c->eff[i].value) + 8;

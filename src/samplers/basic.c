@@ -16,8 +16,7 @@ const hb_stat_spec hb_basic_stats[HB_BASIC_NSTATS] = {
 };
 
 int hb_basic_create(hb_basic *s, hb_config *cfg, const char *section, double default_target,
-                    double h0, size_t dim, long warmup, hb_error *err)
-{
+                    double h0, size_t dim, long warmup, hb_error *err) {
     memset(s, 0, sizeof *s);
     s->dim = dim;
     s->warmup = warmup;
@@ -42,8 +41,7 @@ int hb_basic_create(hb_basic *s, hb_config *cfg, const char *section, double def
         hb_cfg_int(cfg, "sampler", "adapt_term_buffer", &tb, 0, 1000000000, &tb, err) ||
         hb_cfg_int(cfg, "sampler", "adapt_window", &win, 1, 1000000000, &win, err))
         return err->code;
-    if (hb_cfg_double(cfg, section, "target_accept", &default_target, 0.01, 0.999, &s->target,
-                      err))
+    if (hb_cfg_double(cfg, section, "target_accept", &default_target, 0.01, 0.999, &s->target, err))
         return err->code;
     hb_windows_init(&s->win, warmup, ib, tb, win);
     s->m = malloc(dim * sizeof *s->m);
@@ -54,30 +52,26 @@ int hb_basic_create(hb_basic *s, hb_config *cfg, const char *section, double def
     return HB_OK;
 }
 
-void hb_basic_destroy(hb_basic *s)
-{
+void hb_basic_destroy(hb_basic *s) {
     free(s->m);
     free(s->sm);
 }
 
-void hb_basic_plan(void *self, long k, hb_iter_plan *plan)
-{
+void hb_basic_plan(void *self, long k, hb_iter_plan *plan) {
     hb_basic *s = self;
     plan->reduce_stats = !s->h_fixed;
     plan->accumulate_moments = s->metric_diag && hb_windows_in_slow(&s->win, k);
     plan->update_metric = plan->accumulate_moments && hb_windows_end_of_slow(&s->win, k);
 }
 
-void hb_basic_adapt(void *self, long k, const double *red)
-{
+void hb_basic_adapt(void *self, long k, const double *red) {
     hb_basic *s = self;
     (void)k;
     if (s->h_fixed || red[1] <= 0) return;
     s->h = hb_dual_avg_update(&s->da, red[0] / red[1]);
 }
 
-int hb_basic_set_moments(void *self, const double *moments, hb_error *err)
-{
+int hb_basic_set_moments(void *self, const double *moments, hb_error *err) {
     hb_basic *s = self;
     if (hb_metric_from_moments(moments, s->dim, s->m) != 0)
         return hb_fail(err, HB_ERR_MODEL,
@@ -93,20 +87,24 @@ int hb_basic_set_moments(void *self, const double *moments, hb_error *err)
     return HB_OK;
 }
 
-void hb_basic_end_warmup(void *self)
-{
+void hb_basic_end_warmup(void *self) {
     hb_basic *s = self;
     if (!s->h_fixed && s->da.t > 0) s->h = hb_dual_avg_final(&s->da);
 }
 
-double hb_basic_step_size(const void *self) { return ((const hb_basic *)self)->h; }
-const double *hb_basic_inv_metric(const void *self) { return ((const hb_basic *)self)->m; }
+double hb_basic_step_size(const void *self) {
+    return ((const hb_basic *)self)->h;
+}
+const double *hb_basic_inv_metric(const void *self) {
+    return ((const hb_basic *)self)->m;
+}
 
-size_t hb_langevin_workspace(size_t dim) { return 3 * dim * HB_LANES + 4 * HB_LANES + 2 * dim; }
+size_t hb_langevin_workspace(size_t dim) {
+    return 3 * dim * HB_LANES + 4 * HB_LANES + 2 * dim;
+}
 
 void hb_langevin_step(const hb_step_ctx *ctx, const hb_basic *s, int adjusted, hb_batch *b,
-                      double *ws, hb_step_out *out)
-{
+                      double *ws, hb_step_out *out) {
     enum { L = HB_LANES };
     const size_t d = ctx->dim;
     const double h = s->h, noise_sd = sqrt(2.0 * h);
@@ -129,8 +127,7 @@ void hb_langevin_step(const hb_step_ctx *ctx, const hb_basic *s, int adjusted, h
     for (int c = 0; c < L; c++) dot[c] = qg[c] = 0;
     for (size_t i = 0; i < d; i++) {
         const double mi = s->m[i];
-        const double *x_i = b->x + i * L, *g_i = b->g + i * L, *y_i = y + i * L,
-                     *gy_i = gy + i * L;
+        const double *x_i = b->x + i * L, *g_i = b->g + i * L, *y_i = y + i * L, *gy_i = gy + i * L;
 #pragma omp simd
         for (int c = 0; c < L; c++) {
             dot[c] += (y_i[c] - x_i[c]) * (g_i[c] + gy_i[c]);

@@ -10,8 +10,8 @@
 typedef struct hb_basic {
     size_t dim;
     long warmup;
-    double h;     /* step size in whitened units (RWMH: proposal sd) */
-    int h_fixed;  /* [sampler] step_size given: never adapted */
+    double h;    /* step size in whitened units (RWMH: proposal sd) */
+    int h_fixed; /* [sampler] step_size given: never adapted */
     double target;
     hb_dual_avg da;
     hb_windows win;

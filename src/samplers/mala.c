@@ -4,8 +4,7 @@
 #include "samplers/basic.h"
 
 static int mala_create(hb_config *cfg, const hb_model *model, long warmup, void **self,
-                       hb_error *err)
-{
+                       hb_error *err) {
     hb_basic *s = malloc(sizeof *s);
     if (!s) abort();
     if (hb_basic_create(s, cfg, "mala", 0.574, 0.1, model->dim, warmup, err)) {
@@ -17,27 +16,23 @@ static int mala_create(hb_config *cfg, const hb_model *model, long warmup, void 
     return HB_OK;
 }
 
-static void basic_free(void *self)
-{
+static void basic_free(void *self) {
     hb_basic_destroy(self);
     free(self);
 }
 
-static size_t no_state(const void *self, size_t dim)
-{
+static size_t no_state(const void *self, size_t dim) {
     (void)self;
     (void)dim;
     return 0;
 }
 
-static size_t langevin_ws(const void *self, size_t dim)
-{
+static size_t langevin_ws(const void *self, size_t dim) {
     (void)self;
     return hb_langevin_workspace(dim);
 }
 
-static void mala_step(const hb_step_ctx *ctx, hb_batch *b, double *ws, hb_step_out *out)
-{
+static void mala_step(const hb_step_ctx *ctx, hb_batch *b, double *ws, hb_step_out *out) {
     hb_langevin_step(ctx, ctx->self, 1, b, ws, out);
 }
 
@@ -63,8 +58,7 @@ const hb_sampler_type hb_sampler_mala = {
 /* ULA: warmup runs adjusted (MALA) moves so that the acceptance gauge is read on chains
    distributed as the target (HEARTBEAT.md, stage C); sampling moves are unadjusted. */
 static int ula_create(hb_config *cfg, const hb_model *model, long warmup, void **self,
-                      hb_error *err)
-{
+                      hb_error *err) {
     hb_basic *s = malloc(sizeof *s);
     if (!s) abort();
     if (hb_basic_create(s, cfg, "ula", 0.95, 0.1, model->dim, warmup, err)) {
@@ -76,8 +70,7 @@ static int ula_create(hb_config *cfg, const hb_model *model, long warmup, void *
     return HB_OK;
 }
 
-static void ula_step(const hb_step_ctx *ctx, hb_batch *b, double *ws, hb_step_out *out)
-{
+static void ula_step(const hb_step_ctx *ctx, hb_batch *b, double *ws, hb_step_out *out) {
     hb_langevin_step(ctx, ctx->self, ctx->warmup, b, ws, out);
 }
 

@@ -12,10 +12,11 @@ static const hb_sampler_type *const registry[] = {
     NULL,
 };
 
-const hb_sampler_type *const *hb_sampler_types(void) { return registry; }
+const hb_sampler_type *const *hb_sampler_types(void) {
+    return registry;
+}
 
-const hb_sampler_type *hb_sampler_find(const char *name)
-{
+const hb_sampler_type *hb_sampler_find(const char *name) {
     for (size_t i = 0; registry[i]; i++)
         if (strcmp(registry[i]->name, name) == 0) return registry[i];
     return NULL;

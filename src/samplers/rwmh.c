@@ -9,20 +9,17 @@
 
 /* Optimal acceptance by dimension (Gelman, Roberts & Gilks 1996): 0.44 in 1-d falling to
    0.234 as d grows. */
-static double rwmh_target(size_t d)
-{
+static double rwmh_target(size_t d) {
     static const double t[] = {0, 0.44, 0.35, 0.32, 0.30, 0.28};
     return d <= 5 ? t[d] : 0.234;
 }
 
 static int rwmh_create(hb_config *cfg, const hb_model *model, long warmup, void **self,
-                       hb_error *err)
-{
+                       hb_error *err) {
     hb_basic *s = malloc(sizeof *s);
     if (!s) abort();
     size_t d = model->dim;
-    if (hb_basic_create(s, cfg, "rwmh", rwmh_target(d), 2.38 / sqrt((double)d), d, warmup,
-                        err)) {
+    if (hb_basic_create(s, cfg, "rwmh", rwmh_target(d), 2.38 / sqrt((double)d), d, warmup, err)) {
         hb_basic_destroy(s);
         free(s);
         return err->code;
@@ -31,27 +28,23 @@ static int rwmh_create(hb_config *cfg, const hb_model *model, long warmup, void 
     return HB_OK;
 }
 
-static void rwmh_free(void *self)
-{
+static void rwmh_free(void *self) {
     hb_basic_destroy(self);
     free(self);
 }
 
-static size_t no_state(const void *self, size_t dim)
-{
+static size_t no_state(const void *self, size_t dim) {
     (void)self;
     (void)dim;
     return 0;
 }
 
-static size_t rwmh_ws(const void *self, size_t dim)
-{
+static size_t rwmh_ws(const void *self, size_t dim) {
     (void)self;
     return 2 * dim * HB_LANES + 4 * HB_LANES + 2 * dim;
 }
 
-static void rwmh_step(const hb_step_ctx *ctx, hb_batch *b, double *ws, hb_step_out *out)
-{
+static void rwmh_step(const hb_step_ctx *ctx, hb_batch *b, double *ws, hb_step_out *out) {
     enum { L = HB_LANES };
     const hb_basic *s = ctx->self;
     const size_t d = ctx->dim;

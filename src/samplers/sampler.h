@@ -14,10 +14,10 @@
 
 /* One SIMD batch of HB_LANES chains, structure of arrays, coordinate-major. */
 typedef struct hb_batch {
-    double *x;     /* [dim][HB_LANES] positions */
-    double *g;     /* [dim][HB_LANES] gradient of log density at x */
-    double *lp;    /* [HB_LANES] log density at x */
-    double *state; /* [state_doubles][HB_LANES] sampler-specific per-chain state */
+    double *x;       /* [dim][HB_LANES] positions */
+    double *g;       /* [dim][HB_LANES] gradient of log density at x */
+    double *lp;      /* [HB_LANES] log density at x */
+    double *state;   /* [state_doubles][HB_LANES] sampler-specific per-chain state */
     uint64_t chain0; /* global index of lane 0 */
     int n_real;      /* lanes that are real chains (the rest are padding) */
 } hb_batch;
@@ -34,8 +34,8 @@ typedef struct hb_step_ctx {
     const hb_model *model;
     size_t dim;
     uint32_t seed;
-    uint64_t iter; /* global iteration: warmup 0..W-1, then sampling W.. (the RNG counter) */
-    int warmup;    /* 1 during warmup */
+    uint64_t iter;    /* global iteration: warmup 0..W-1, then sampling W.. (the RNG counter) */
+    int warmup;       /* 1 during warmup */
     const void *self; /* the sampler instance (its adapted parameters, read-only here) */
 } hb_step_ctx;
 
@@ -53,8 +53,7 @@ typedef struct hb_sampler_type {
     const char *name;
     const char *summary;
     /* Read [sampler] keys it uses and its own section; allocate the instance. */
-    int (*create)(hb_config *cfg, const hb_model *model, long warmup, void **self,
-                  hb_error *err);
+    int (*create)(hb_config *cfg, const hb_model *model, long warmup, void **self, hb_error *err);
     void (*destroy)(void *self);
     /* Per-chain state doubles and per-thread workspace doubles for dimension dim. */
     size_t (*state_doubles)(const void *self, size_t dim);

@@ -1,0 +1,243 @@
+/* Samplers end to end through `heartbeat run`: posterior means and variances within 4 Monte
+ * Carlo standard errors of the truth on a 10-d correlated Gaussian and on the 1-D mixture
+ * (MALA and RWMH exact; ULA against its exact stationary law on the Gaussian and within its
+ * O(h) bias on the mixture). MCSEs come from the spread of per-chain means: chains are
+ * independent, so this holds whatever the autocorrelation within a chain. */
+#define _GNU_SOURCE
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hbtest.h"
+
+enum { DIM = 10 };
+static const double KAPPA = 10.0, RHO = 0.5;
+
+/* Run a config, return the output path (malloc'd) or NULL. */
+static char *run_config(const char *tag, const char *algorithm, const char *model_lines, int chains,
+                        int warmup, int draws) {
+    char text[2048], name[128], *out = NULL;
+    if (asprintf(&out, "%s/%s_%s.h5", hbt_tmpdir(), tag, algorithm) < 0) return NULL;
+    snprintf(text, sizeof text,
+             "[run]\nseed = 4242\nchains = %d\nwarmup = %d\ndraws = %d\noutput = %s\n"
+             "[model]\n%s\n[sampler]\nalgorithm = %s\n",
+             chains, warmup, draws, out, model_lines, algorithm);
+    snprintf(name, sizeof name, "%s_%s.ini", tag, algorithm);
+    char *cfg = hbt_write_file(name, text);
+    char *log = NULL;
+    int rc = hbt_sh(&log, "OMP_NUM_THREADS=2 %s run %s --quiet", hbt_env("HB_BIN"), cfg);
+    if (rc != 0) fprintf(stderr, "  run %s failed (%d): %s\n", name, rc, log ? log : "");
+    CU_ASSERT_EQUAL(rc, 0);
+    free(log);
+    free(cfg);
+    if (rc != 0) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
+/* Draws of coordinate i as [chain][draw] from /posterior/x (chain, draw[, x_dim_0]). */
+static double *coord_draws(const double *all, size_t nc, size_t nd, size_t d, size_t i) {
+    double *v = malloc(nc * nd * sizeof *v);
+    for (size_t c = 0; c < nc; c++)
+        for (size_t j = 0; j < nd; j++) v[c * nd + j] = all[(c * nd + j) * d + i];
+    return v;
+}
+
+/* Mean and variance checks of one coordinate against the truth. rel_bias > 0 is the known
+   first-order bias bound of an unadjusted sampler, relative to the variance (ULA on a
+   Gaussian inflates it by r / (1 - r) with r = h m / 2v): it widens the variance tolerance
+   by that fraction of the variance and the mean tolerance by r standard deviations. */
+static void check_coord(const char *what, const double *v, size_t nc, size_t nd, double mu,
+                        double var, double rel_bias) {
+    double mean, se = hbt_mcse_chain_means(v, nc, nd, &mean);
+    double mean_extra = rel_bias * sqrt(var), var_extra = var * rel_bias / (1 - rel_bias);
+    int ok = fabs(mean - mu) - mean_extra <= 4 * se;
+    if (!ok)
+        fprintf(stderr, "  %s mean: %.5g vs %.5g (se %.3g, bias allowance %.3g)\n", what, mean, mu,
+                se, mean_extra);
+    CU_ASSERT(ok);
+    double *sq = malloc(nc * nd * sizeof *sq);
+    for (size_t k = 0; k < nc * nd; k++) sq[k] = (v[k] - mu) * (v[k] - mu);
+    double m2, se2 = hbt_mcse_chain_means(sq, nc, nd, &m2);
+    ok = fabs(m2 - var) - var_extra <= 4 * se2;
+    if (!ok)
+        fprintf(stderr, "  %s variance: %.5g vs %.5g (se %.3g, bias allowance %.3g)\n", what, m2,
+                var, se2, var_extra);
+    CU_ASSERT(ok);
+    free(sq);
+}
+
+static double gauss_var(size_t i) {
+    return pow(KAPPA, (double)i / (DIM - 1));
+}
+
+/* Solve A X = B in place for small dense systems (Gauss-Jordan with partial pivoting). */
+static void solve(size_t n, double *A, double *B, size_t nrhs) {
+    for (size_t c = 0; c < n; c++) {
+        size_t p = c;
+        for (size_t r = c + 1; r < n; r++)
+            if (fabs(A[r * n + c]) > fabs(A[p * n + c])) p = r;
+        for (size_t k = 0; k < n; k++) {
+            double t = A[c * n + k];
+            A[c * n + k] = A[p * n + k];
+            A[p * n + k] = t;
+        }
+        for (size_t k = 0; k < nrhs; k++) {
+            double t = B[c * nrhs + k];
+            B[c * nrhs + k] = B[p * nrhs + k];
+            B[p * nrhs + k] = t;
+        }
+        for (size_t r = 0; r < n; r++) {
+            if (r == c) continue;
+            double f = A[r * n + c] / A[c * n + c];
+            for (size_t k = 0; k < n; k++) A[r * n + k] -= f * A[c * n + k];
+            for (size_t k = 0; k < nrhs; k++) B[r * nrhs + k] -= f * B[c * nrhs + k];
+        }
+    }
+    for (size_t r = 0; r < n; r++)
+        for (size_t k = 0; k < nrhs; k++) B[r * nrhs + k] /= A[r * n + r];
+}
+
+/* Exact stationary marginal variances of ULA with step h and diagonal metric m on
+   N(0, Sigma): in whitened z = x / sqrt(m), V_z = S_z (I - (h/2) S_z^{-1})^{-1}, which is
+   (S_z^{-1} - (h/2) S_z^{-2})^{-1}. */
+static void ula_variances(double h, const double *m, double *out) {
+    double S[DIM * DIM], P[DIM * DIM], Q[DIM * DIM], I[DIM * DIM];
+    for (size_t a = 0; a < DIM; a++)
+        for (size_t b = 0; b < DIM; b++) {
+            double cov = (a == b ? 1.0 : RHO) * sqrt(gauss_var(a) * gauss_var(b));
+            S[a * DIM + b] = cov / sqrt(m[a] * m[b]);
+            I[a * DIM + b] = a == b;
+        }
+    memcpy(P, S, sizeof S);
+    solve(DIM, P, I, DIM); /* I <- S^{-1} */
+    memcpy(P, I, sizeof P);
+    for (size_t a = 0; a < DIM; a++)
+        for (size_t b = 0; b < DIM; b++) {
+            double s2 = 0;
+            for (size_t k = 0; k < DIM; k++) s2 += P[a * DIM + k] * P[k * DIM + b];
+            Q[a * DIM + b] = P[a * DIM + b] - 0.5 * h * s2;
+            I[a * DIM + b] = a == b;
+        }
+    solve(DIM, Q, I, DIM);
+    for (size_t a = 0; a < DIM; a++) out[a] = I[a * DIM + a] * m[a];
+}
+
+static void gaussian_case(const char *algorithm) {
+    char model[256];
+    snprintf(model, sizeof model,
+             "name = gaussian\ndim = %d\ncondition_number = %g\ncorrelation = %g", DIM, KAPPA, RHO);
+    int rw = strcmp(algorithm, "rwmh") == 0;
+    size_t nc = 256, nd = rw ? 1000 : 400;
+    char *out = run_config("gauss", algorithm, model, (int)nc, 500, (int)nd);
+    if (!out) return;
+    size_t n, dims[4];
+    int rank;
+    double *all = hbt_read_dataset(out, "/posterior/x", &n, dims, &rank);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(all);
+    CU_ASSERT_EQUAL(rank, 3);
+    CU_ASSERT(dims[0] == nc && dims[1] == nd && dims[2] == DIM);
+    double target[DIM];
+    for (size_t i = 0; i < DIM; i++) target[i] = gauss_var(i);
+    if (strcmp(algorithm, "ula") == 0) {
+        size_t nm;
+        double *m = hbt_read_dataset(out, "/adaptation/inv_metric", &nm, NULL, NULL);
+        double *h = hbt_read_dataset(out, "/sample_stats/step_size", &n, NULL, NULL);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(h);
+        ula_variances(h[0], m, target);
+        /* The bias is real: ULA's stationary variance exceeds the target's. */
+        CU_ASSERT(target[DIM - 1] > gauss_var(DIM - 1));
+        free(m);
+        free(h);
+    }
+    for (size_t i = 0; i < DIM; i++) {
+        double *v = coord_draws(all, nc, nd, DIM, i);
+        char what[64];
+        snprintf(what, sizeof what, "%s gaussian x[%zu]", algorithm, i + 1);
+        check_coord(what, v, nc, nd, 0.0, target[i], 0);
+        free(v);
+    }
+    free(all);
+    free(out);
+}
+
+static void mixture_case(const char *algorithm) {
+    /* Default mixture: weights .2 .3 .1 .4, locations -2 0 3.2 2.5, scales 1.2 1 5 2.8. */
+    const double w[4] = {0.2, 0.3, 0.1, 0.4}, mu[4] = {-2, 0, 3.2, 2.5}, s[4] = {1.2, 1, 5, 2.8};
+    double mean = 0, m2 = 0;
+    for (int k = 0; k < 4; k++) {
+        mean += w[k] * mu[k];
+        m2 += w[k] * (s[k] * s[k] + mu[k] * mu[k]);
+    }
+    size_t nc = 512, nd = 500;
+    char *out = run_config("mix", algorithm, "name = mixture", (int)nc, 500, (int)nd);
+    if (!out) return;
+    size_t n;
+    double *all = hbt_read_dataset(out, "/posterior/x", &n, NULL, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(all);
+    CU_ASSERT_EQUAL(n, nc * nd);
+    double rel_bias = 0;
+    if (strcmp(algorithm, "ula") == 0) {
+        /* ULA's bias is O(h); bound it by the Gaussian rate r = h m / 2v at the narrowest
+           component (v = 1), the worst case over the mixture's components. */
+        size_t k;
+        double *m = hbt_read_dataset(out, "/adaptation/inv_metric", &k, NULL, NULL);
+        double *h = hbt_read_dataset(out, "/sample_stats/step_size", &k, NULL, NULL);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(h);
+        rel_bias = h[0] * m[0] / 2.0;
+        free(m);
+        free(h);
+    }
+    char what[64];
+    snprintf(what, sizeof what, "%s mixture", algorithm);
+    check_coord(what, all, nc, nd, mean, m2 - mean * mean, rel_bias);
+    free(all);
+    free(out);
+}
+
+static void test_mala_gaussian(void) {
+    gaussian_case("mala");
+}
+static void test_rwmh_gaussian(void) {
+    gaussian_case("rwmh");
+}
+static void test_ula_gaussian(void) {
+    gaussian_case("ula");
+}
+static void test_mala_mixture(void) {
+    mixture_case("mala");
+}
+static void test_rwmh_mixture(void) {
+    mixture_case("rwmh");
+}
+static void test_ula_mixture(void) {
+    mixture_case("ula");
+}
+
+/* The example plugin samples too (its known moments are in examples/plugin). */
+static void test_plugin_runs(void) {
+    char model[512];
+    snprintf(model, sizeof model, "name = plugin\nplugin = %s", hbt_env("HB_PLUGIN"));
+    char *out = run_config("plugin", "mala", model, 64, 200, 100);
+    CU_ASSERT_PTR_NOT_NULL(out);
+    if (out) CU_ASSERT_EQUAL(hbt_read_attr_int(out, "draws_committed"), 100);
+    free(out);
+}
+
+int main(void) {
+    static const hbt_case cases[] = {
+        {"mala on a correlated 10-d gaussian", test_mala_gaussian},
+        {"rwmh on a correlated 10-d gaussian", test_rwmh_gaussian},
+        {"ula on a correlated 10-d gaussian (exact ULA law)", test_ula_gaussian},
+        {"mala on the 1-d mixture", test_mala_mixture},
+        {"rwmh on the 1-d mixture", test_rwmh_mixture},
+        {"ula on the 1-d mixture (within O(h) bias)", test_ula_mixture},
+        {"a plugin model samples", test_plugin_runs},
+    };
+    return hbt_run_suite("samplers", cases, sizeof cases / sizeof *cases);
+}

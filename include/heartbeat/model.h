@@ -13,7 +13,7 @@
 extern "C" {
 #endif
 
-#define HB_MODEL_ABI_VERSION 1u
+#define HB_MODEL_ABI_VERSION 2u
 
 typedef struct hb_model_vtable {
     uint32_t abi_version; /* HB_MODEL_ABI_VERSION; new members only appended */
@@ -36,7 +36,32 @@ typedef struct hb_model_vtable {
        whole batch invalid. */
     int (*logp_grad_batch)(const void *model, size_t n, size_t ld, const double *x, double *logp,
                            double *grad);
+
+    /* ---- ABI version 2: optional constrained outputs (each may be NULL) ----
+       How a draw is reported: the model's parameters in their natural space, in the
+       model's order (e.g. tau rather than log(tau)), then any derived quantities, as
+       Stan writes its output. Without them a draw is reported as its unconstrained
+       coordinates. Read these members only through HB_MODEL_HAS (a version-1 table
+       ends before them). */
+    size_t (*n_constrained)(const void *model);
+    /* Name of output j, e.g. "tau" or "theta[3]" (borrowed string). */
+    const char *(*constrained_name)(const void *model, size_t j);
+    /* Outputs of one unconstrained point x (length dim) into out (n_constrained).
+       Return 0, or nonzero if x is invalid. Thread-safe, like logp_grad. */
+    int (*constrained)(const void *model, const double *x, double *out);
+    /* Optional batch form, structure of arrays as logp_grad_batch: coordinate i of point
+       c is x[i*ld + c], output j of point c goes to out[j*ld + c]. */
+    int (*constrained_batch)(const void *model, size_t n, size_t ld, const double *x, double *out);
 } hb_model_vtable;
+
+/* struct_size of a version-1 table (it ends after logp_grad_batch). */
+#define HB_MODEL_VTABLE_V1_SIZE offsetof(hb_model_vtable, n_constrained)
+
+/* Does table vt (of any version) have a non-NULL member? Checks struct_size first, so
+   members appended after the plugin was built are never read. */
+#define HB_MODEL_HAS(vt, member)                                                                   \
+    ((vt)->struct_size >= offsetof(hb_model_vtable, member) + sizeof((vt)->member) &&              \
+     (vt)->member != NULL)
 
 /* The one symbol a plugin exports. */
 typedef const hb_model_vtable *(*hb_model_plugin_fn)(void);

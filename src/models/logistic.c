@@ -1,0 +1,339 @@
+/* The built-in `logistic` model: Bayesian logistic regression on a design matrix from the
+ * data file, with a batch gradient that reads X once for all chains of a batch (X times a
+ * K x lanes coefficient block, then X^T times the residual block). */
+#include "models/logistic.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "io/data.h"
+#include "models/data_models.h"
+#include "models/target_util.h"
+
+/* openblas_set_num_threads is in OpenBLAS's cblas.h; declared again in case another cblas.h
+   is found first. */
+void openblas_set_num_threads(int num_threads);
+
+typedef struct logistic {
+    hb_mhead h;
+    size_t N, K;
+    double *X;   /* N x K row-major */
+    double *Xty; /* K: X^T y */
+    double sy;   /* sum y */
+    hb_prior coef, icpt;
+    hb_logistic_kernel kernel;
+} logistic;
+
+/* Rows per block of the blocked kernel: the eta/residual blocks (RB x lanes) and the
+   rows of X they came from stay in L1 between the two products. */
+#define LG_RB 32
+/* Rows per chunk of the BLAS kernel (the X chunk stays in L2 between the two dgemms). */
+#define LG_CHUNK 256
+
+static void lg_destroy(void *model) {
+    logistic *m = model;
+    if (!m) return;
+    hb_mhead_free(&m->h);
+    free(m->X);
+    free(m->Xty);
+    free(m);
+}
+
+static int lg_constrain(const void *model, const double *x, double *out) {
+    const logistic *m = model;
+    memcpy(out, x, m->h.dim * sizeof *out);
+    return 0;
+}
+
+/* Priors and the data terms that need no pass over X: lp = alpha sy + beta.X^T y
+   - sum softplus(eta) + priors; grad = (sy, X^T y) - (sum sigma, X^T sigma) + prior'. */
+static HB_ALWAYS_INLINE void lg_finish(const logistic *m, size_t L, size_t ld, const double *x,
+                                       const double *sp, const double *ssum, const double *G,
+                                       double *lp, double *g) {
+    for (size_t c = 0; c < L; c++) {
+        double a = x[c], d;
+        lp[c] = a * m->sy - sp[c] + hb_prior_lp(&m->icpt, a, &d);
+        g[c] = m->sy - ssum[c] + d;
+    }
+    for (size_t k = 0; k < m->K; k++)
+        for (size_t c = 0; c < L; c++) {
+            double b = x[(k + 1) * ld + c], d;
+            lp[c] += b * m->Xty[k] + hb_prior_lp(&m->coef, b, &d);
+            g[(k + 1) * ld + c] = m->Xty[k] - G[k * L + c] + d;
+        }
+}
+
+/* From a block of eta (rows x lanes): the residual weights sigma(eta) into S, and the
+   softplus and sigma sums. softplus = max(eta, 0) + log1p(exp(-|eta|)); the log1p terms
+   are summed as the log of their product (factors in (1, 2], at most LG_CHUNK of them). */
+static inline void lg_link8(const double *E, size_t rows, double *S, double *sp, double *ssum) {
+    double prod[HB_LANES], lg[HB_LANES];
+    for (size_t c = 0; c < HB_LANES; c++) prod[c] = 1.0;
+    for (size_t r = 0; r < rows; r++) {
+        const double *er = E + r * HB_LANES;
+        double t[HB_LANES], e[HB_LANES];
+        for (size_t c = 0; c < HB_LANES; c++) t[c] = -fabs(er[c]);
+        hb_vexp(e, t);
+        for (size_t c = 0; c < HB_LANES; c++) {
+            double op = 1.0 + e[c], ip = 1.0 / op;
+            double s = er[c] >= 0 ? ip : e[c] * ip;
+            S[r * HB_LANES + c] = s;
+            ssum[c] += s;
+            sp[c] += fmax(er[c], 0.0);
+            prod[c] *= op;
+        }
+    }
+    hb_vlog(lg, prod);
+    for (size_t c = 0; c < HB_LANES; c++) sp[c] += lg[c];
+}
+
+/* E (rows x 8) = alpha + Xb (rows x K) B (K x 8), four rows at a time. */
+static void lg_eta8(const double *restrict Xb, size_t rows, size_t K, const double *restrict B,
+                    const double *restrict alpha, double *restrict E) {
+    size_t r = 0;
+    for (; r + 4 <= rows; r += 4) {
+        double a0[HB_LANES], a1[HB_LANES], a2[HB_LANES], a3[HB_LANES];
+        for (size_t c = 0; c < HB_LANES; c++) a0[c] = a1[c] = a2[c] = a3[c] = alpha[c];
+        const double *x0 = Xb + r * K, *x1 = x0 + K, *x2 = x1 + K, *x3 = x2 + K;
+        for (size_t k = 0; k < K; k++) {
+            const double *bk = B + k * HB_LANES;
+            double v0 = x0[k], v1 = x1[k], v2 = x2[k], v3 = x3[k];
+            for (size_t c = 0; c < HB_LANES; c++) {
+                a0[c] += v0 * bk[c];
+                a1[c] += v1 * bk[c];
+                a2[c] += v2 * bk[c];
+                a3[c] += v3 * bk[c];
+            }
+        }
+        memcpy(E + r * HB_LANES, a0, sizeof a0);
+        memcpy(E + (r + 1) * HB_LANES, a1, sizeof a1);
+        memcpy(E + (r + 2) * HB_LANES, a2, sizeof a2);
+        memcpy(E + (r + 3) * HB_LANES, a3, sizeof a3);
+    }
+    for (; r < rows; r++) {
+        double a0[HB_LANES];
+        for (size_t c = 0; c < HB_LANES; c++) a0[c] = alpha[c];
+        const double *x0 = Xb + r * K;
+        for (size_t k = 0; k < K; k++)
+            for (size_t c = 0; c < HB_LANES; c++) a0[c] += x0[k] * B[k * HB_LANES + c];
+        memcpy(E + r * HB_LANES, a0, sizeof a0);
+    }
+}
+
+/* G (K x 8) += Xb^T (K x rows) S (rows x 8), four coefficients at a time. */
+static void lg_grad8(const double *restrict Xb, size_t rows, size_t K, const double *restrict S,
+                     double *restrict G) {
+    size_t k = 0;
+    for (; k + 4 <= K; k += 4) {
+        double g0[HB_LANES], g1[HB_LANES], g2[HB_LANES], g3[HB_LANES];
+        memcpy(g0, G + k * HB_LANES, sizeof g0);
+        memcpy(g1, G + (k + 1) * HB_LANES, sizeof g1);
+        memcpy(g2, G + (k + 2) * HB_LANES, sizeof g2);
+        memcpy(g3, G + (k + 3) * HB_LANES, sizeof g3);
+        for (size_t r = 0; r < rows; r++) {
+            const double *xr = Xb + r * K + k, *s = S + r * HB_LANES;
+            double v0 = xr[0], v1 = xr[1], v2 = xr[2], v3 = xr[3];
+            for (size_t c = 0; c < HB_LANES; c++) {
+                g0[c] += v0 * s[c];
+                g1[c] += v1 * s[c];
+                g2[c] += v2 * s[c];
+                g3[c] += v3 * s[c];
+            }
+        }
+        memcpy(G + k * HB_LANES, g0, sizeof g0);
+        memcpy(G + (k + 1) * HB_LANES, g1, sizeof g1);
+        memcpy(G + (k + 2) * HB_LANES, g2, sizeof g2);
+        memcpy(G + (k + 3) * HB_LANES, g3, sizeof g3);
+    }
+    for (; k < K; k++) {
+        double g0[HB_LANES];
+        memcpy(g0, G + k * HB_LANES, sizeof g0);
+        for (size_t r = 0; r < rows; r++)
+            for (size_t c = 0; c < HB_LANES; c++) g0[c] += Xb[r * K + k] * S[r * HB_LANES + c];
+        memcpy(G + k * HB_LANES, g0, sizeof g0);
+    }
+}
+
+static void lg_lanes(const void *model, size_t ld, const double *x, double *lp, double *g) {
+    const logistic *m = model;
+    const size_t K = m->K, N = m->N;
+    double *B = malloc((2 * K * HB_LANES + 2 * LG_CHUNK * HB_LANES + 1) * sizeof *B);
+    if (!B) abort();
+    double *G = B + K * HB_LANES, *E = G + K * HB_LANES, *S = E + LG_CHUNK * HB_LANES;
+    double alpha[HB_LANES], sp[HB_LANES], ssum[HB_LANES];
+    for (size_t c = 0; c < HB_LANES; c++) {
+        alpha[c] = x[c];
+        sp[c] = ssum[c] = 0.0;
+    }
+    for (size_t k = 0; k < K; k++)
+        for (size_t c = 0; c < HB_LANES; c++) B[k * HB_LANES + c] = x[(k + 1) * ld + c];
+    memset(G, 0, K * HB_LANES * sizeof *G);
+    if (m->kernel == HB_LOGISTIC_BLAS) {
+        for (size_t n0 = 0; n0 < N; n0 += LG_CHUNK) {
+            size_t rows = N - n0 < LG_CHUNK ? N - n0 : LG_CHUNK;
+            const double *Xb = m->X + n0 * K;
+            for (size_t r = 0; r < rows; r++) memcpy(E + r * HB_LANES, alpha, sizeof alpha);
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, HB_LANES, (int)K, 1.0,
+                        Xb, (int)K, B, HB_LANES, 1.0, E, HB_LANES);
+            lg_link8(E, rows, S, sp, ssum);
+            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, HB_LANES, (int)rows, 1.0,
+                        Xb, (int)K, S, HB_LANES, 1.0, G, HB_LANES);
+        }
+    } else {
+        for (size_t n0 = 0; n0 < N; n0 += LG_RB) {
+            size_t rows = N - n0 < LG_RB ? N - n0 : LG_RB;
+            const double *Xb = m->X + n0 * K;
+            lg_eta8(Xb, rows, K, B, alpha, E);
+            lg_link8(E, rows, S, sp, ssum);
+            lg_grad8(Xb, rows, K, S, G);
+        }
+    }
+    lg_finish(m, HB_LANES, ld, x, sp, ssum, G, lp, g);
+    free(B);
+}
+
+/* One chain: rows eight at a time so exp runs as one SIMD call over the eight rows. */
+static int lg_one(const void *model, const double *x, double *lp, double *g) {
+    const logistic *m = model;
+    const size_t K = m->K, N = m->N;
+    double *G = calloc(K ? K : 1, sizeof *G);
+    if (!G) abort();
+    const double *beta = x + 1;
+    double sp = 0.0, ssum = 0.0, prod = 1.0;
+    for (size_t n0 = 0; n0 < N; n0 += HB_LANES) {
+        size_t rows = N - n0 < HB_LANES ? N - n0 : HB_LANES;
+        double eta[HB_LANES] = {0}, t[HB_LANES] = {0}, e[HB_LANES];
+        for (size_t r = 0; r < rows; r++) {
+            const double *xr = m->X + (n0 + r) * K;
+            double s = x[0];
+            for (size_t k = 0; k < K; k++) s += xr[k] * beta[k];
+            eta[r] = s;
+            t[r] = -fabs(s);
+        }
+        hb_vexp(e, t);
+        for (size_t r = 0; r < rows; r++) {
+            const double *xr = m->X + (n0 + r) * K;
+            double op = 1.0 + e[r], ip = 1.0 / op, s = eta[r] >= 0 ? ip : e[r] * ip;
+            ssum += s;
+            sp += fmax(eta[r], 0.0);
+            prod *= op;
+            for (size_t k = 0; k < K; k++) G[k] += s * xr[k];
+        }
+        if ((n0 / HB_LANES) % 32 == 31) { /* at most 256 factors in (1, 2] */
+            sp += log(prod);
+            prod = 1.0;
+        }
+    }
+    sp += log(prod);
+    lg_finish(m, 1, 1, x, &sp, &ssum, G, lp, g);
+    free(G);
+    return isfinite(*lp) ? 0 : 1;
+}
+
+static int lg_batch(const void *m, size_t n, size_t ld, const double *x, double *lp, double *g) {
+    return hb_batch_by_lanes(m, ((const logistic *)m)->h.dim, lg_lanes, n, ld, x, lp, g);
+}
+
+void hb_logistic_set_kernel(void *impl, hb_logistic_kernel k) {
+    logistic *m = impl;
+    /* Our threads are the parallelism; OpenBLAS must not start its own in each call. */
+    if (k == HB_LOGISTIC_BLAS) openblas_set_num_threads(1);
+    m->kernel = k;
+}
+
+int hb_logistic_new(void **impl, size_t N, size_t K, const double *X, const double *y,
+                    const hb_logistic_options *opt, hb_error *err) {
+    *impl = NULL;
+    if (!(opt->prior_scale > 0) || !(opt->intercept_scale > 0) ||
+        (opt->prior == HB_LOGISTIC_STUDENT_T && !(opt->prior_df > 0)))
+        return hb_fail(err, HB_ERR_USAGE, "logistic: prior scales and df must be > 0");
+    if ((double)N * (double)K > 1e10 || K > 1000000)
+        return hb_fail(err, HB_ERR_MODEL, "logistic: data too large (N = %zu, K = %zu)", N, K);
+    logistic *m = calloc(1, sizeof *m);
+    if (!m) abort();
+    m->N = N;
+    m->K = K;
+    m->X = malloc((N * K + 1) * sizeof *m->X);
+    m->Xty = calloc(K ? K : 1, sizeof *m->Xty);
+    if (!m->X || !m->Xty) abort();
+    if (N > 0 && K > 0) memcpy(m->X, X, N * K * sizeof *m->X);
+    for (size_t n = 0; n < N; n++) {
+        m->sy += y[n];
+        for (size_t k = 0; k < K; k++) m->Xty[k] += y[n] * X[n * K + k];
+    }
+    m->coef = opt->prior == HB_LOGISTIC_STUDENT_T
+                  ? (hb_prior){HB_PRIOR_STUDENT_T, 0.0, opt->prior_scale, opt->prior_df}
+                  : (hb_prior){HB_PRIOR_NORMAL, 0.0, opt->prior_scale, 0.0};
+    m->icpt = (hb_prior){HB_PRIOR_NORMAL, 0.0, opt->intercept_scale, 0.0};
+    m->kernel = HB_LOGISTIC_BLOCKED;
+    hb_mhead_init(&m->h, K + 1, K + 1);
+    m->h.constrain = lg_constrain;
+    hb_mhead_name(&m->h.coord[0], "alpha");
+    hb_mhead_name(&m->h.out[0], "alpha");
+    for (size_t k = 0; k < K; k++) {
+        hb_mhead_name(&m->h.coord[k + 1], "beta[%zu]", k + 1);
+        hb_mhead_name(&m->h.out[k + 1], "beta[%zu]", k + 1);
+    }
+    *impl = m;
+    return HB_OK;
+}
+
+static int lg_create(hb_config *cfg, void **impl, hb_error *err) {
+    static const char *const priors[] = {"normal", "student_t", NULL};
+    hb_logistic_options o;
+    int prior = 0, rc;
+    const double d_scale = 2.5, d_df = 3.0, d_icpt = 10.0;
+    if ((rc = hb_cfg_choice(cfg, "model", "prior", "normal", priors, &prior, err)) != HB_OK ||
+        (rc = hb_cfg_double(cfg, "model", "prior_scale", &d_scale, 1e-300, 1e300, &o.prior_scale,
+                            err)) != HB_OK ||
+        (rc = hb_cfg_double(cfg, "model", "prior_df", &d_df, 1e-300, 1e300, &o.prior_df, err)) !=
+            HB_OK ||
+        (rc = hb_cfg_double(cfg, "model", "intercept_scale", &d_icpt, 1e-300, 1e300,
+                            &o.intercept_scale, err)) != HB_OK)
+        return rc;
+    o.prior = prior == 1 ? HB_LOGISTIC_STUDENT_T : HB_LOGISTIC_NORMAL;
+    hb_data *d;
+    if ((rc = hb_data_open_cfg(&d, cfg, err)) != HB_OK) return rc;
+    int64_t N, K;
+    size_t ny, rows, cols;
+    const double *X, *y;
+    if ((rc = hb_data_int(d, "N", 1, INT32_MAX, &N, err)) != HB_OK ||
+        (rc = hb_data_int(d, "K", 0, INT32_MAX, &K, err)) != HB_OK)
+        goto done;
+    ny = rows = (size_t)N;
+    cols = (size_t)K;
+    if ((rc = hb_data_matrix(d, "X", &rows, &cols, &X, err)) != HB_OK ||
+        (rc = hb_data_int_vector(d, "y", &ny, 0, 1, &y, err)) != HB_OK)
+        goto done;
+    rc = hb_logistic_new(impl, rows, cols, X, y, &o, err);
+done:
+    hb_data_close(d);
+    return rc;
+}
+
+static const hb_model_vtable lg_vt = {.abi_version = HB_MODEL_ABI_VERSION,
+                                      .struct_size = sizeof(hb_model_vtable),
+                                      .name = "logistic",
+                                      .create = NULL,
+                                      .destroy = lg_destroy,
+                                      .dim = hb_mhead_dim,
+                                      .coord_name = hb_mhead_coord,
+                                      .logp_grad = lg_one,
+                                      .logp_grad_batch = lg_batch,
+                                      .n_constrained = hb_mhead_n_out,
+                                      .constrained_name = hb_mhead_out,
+                                      .constrained = hb_mhead_constrained,
+                                      .constrained_batch = hb_mhead_constrained_batch};
+
+const hb_builtin_model hb_builtin_logistic = {
+    "logistic",
+    "Bayesian logistic regression: y[n] ~ bernoulli_logit(alpha + X[n] . beta), data N, K, "
+    "X (N x K), y (0/1)",
+    "data = (required) ; CmdStan JSON or HDF5 with N, K, X (N x K), y (N, 0/1)\n"
+    "prior = normal ; prior on each beta[k]: normal | student_t (location 0)\n"
+    "prior_scale = 2.5 ; scale of that prior\n"
+    "prior_df = 3 ; degrees of freedom of the student_t prior\n"
+    "intercept_scale = 10 ; alpha ~ normal(0, intercept_scale)\n",
+    lg_create, &lg_vt};

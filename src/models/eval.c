@@ -1,0 +1,40 @@
+/* hb_model_eval_lanes: what samplers call to get log densities and gradients of one batch of
+ * HB_LANES chains, through the model's SIMD entry or a per-chain fallback, with invalid
+ * points sanitised so that no NaN reaches a sampler. */
+#include <math.h>
+
+#include "models/models.h"
+
+/* An invalid lane gets lp = -inf and a zero gradient: samplers reject it through lp, and a
+   zero gradient keeps NaN out of any arithmetic done before the rejection. */
+static void invalidate(size_t dim, double *lp, double *g, int c) {
+    lp[c] = -INFINITY;
+    for (size_t i = 0; i < dim; i++) g[i * HB_LANES + (size_t)c] = 0.0;
+}
+
+void hb_model_eval_lanes(const hb_model *m, const double *x, double *lp, double *g, double *ws) {
+    const size_t d = m->dim;
+    if (m->vt->logp_grad_batch) {
+        int rc = m->vt->logp_grad_batch(m->impl, HB_LANES, HB_LANES, x, lp, g);
+        for (int c = 0; c < HB_LANES; c++) {
+            int ok = rc == 0 && isfinite(lp[c]);
+            for (size_t i = 0; ok && i < d; i++) ok = isfinite(g[i * HB_LANES + (size_t)c]);
+            if (!ok) invalidate(d, lp, g, c);
+        }
+        return;
+    }
+    /* Fallback: gather one chain into ws[0..d), gradient into ws[d..2d), scatter back. */
+    double *xc = ws, *gc = ws + d;
+    for (int c = 0; c < HB_LANES; c++) {
+        for (size_t i = 0; i < d; i++) xc[i] = x[i * HB_LANES + (size_t)c];
+        double l = -INFINITY;
+        int ok = m->vt->logp_grad(m->impl, xc, &l, gc) == 0 && isfinite(l);
+        for (size_t i = 0; ok && i < d; i++) ok = isfinite(gc[i]);
+        if (!ok) {
+            invalidate(d, lp, g, c);
+            continue;
+        }
+        lp[c] = l;
+        for (size_t i = 0; i < d; i++) g[i * HB_LANES + (size_t)c] = gc[i];
+    }
+}

@@ -233,7 +233,7 @@ static int warmup_iteration(run *r, long k, hb_progress *prog, hb_error *err) {
     size_t d = r->dim, nm = 1 + 2 * d, n_red = r->st->n_red;
     int64_t grads = 0;
     double acc_sum = 0;
-#pragma omp parallel for schedule(static) reduction(+ : grads)
+#pragma omp parallel for schedule(dynamic) reduction(+ : grads)
     for (size_t j = 0; j < r->nb_local; j++) {
         int t = omp_get_thread_num();
         hb_step_ctx ctx = {&r->model, d, r->rs.seed, (uint64_t)k, 1, r->sampler};
@@ -299,7 +299,7 @@ static void sample_block(run *r, size_t j0, size_t nd, draw_buffers *db) {
     size_t d = r->dim, ns = r->n_stats;
     int64_t grads = 0;
     const int64_t thin = r->rs.thin;
-#pragma omp parallel for schedule(static) reduction(+ : grads)
+#pragma omp parallel for schedule(dynamic) reduction(+ : grads)
     for (size_t k = 0; k < r->nb_local; k++) {
         int t = omp_get_thread_num();
         hb_batch *b = &r->batches[k];
@@ -342,6 +342,19 @@ static int write_attrs(run *r, hb_h5out *o, double tw, double ts, hb_error *err)
         hb_h5out_attr_double(o, "wall_time_sampling", tg[1], err))
         return err->code;
     return HB_OK;
+}
+
+/* The sampler's adaptation report into /adaptation. COLLECTIVE. */
+static int write_adaptation(run *r, hb_h5out *out, hb_error *err) {
+    hb_adapt_item items[16];
+    size_t n = r->st->report(r->sampler, items, 16);
+    double step = r->st->step_size(r->sampler);
+    const double *metric = NULL;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(items[i].name, "inv_metric") == 0 && items[i].cols == 1) metric = items[i].data;
+    if (!metric)
+        return hb_fail(err, HB_ERR_INTERNAL, "sampler %s reports no inv_metric", r->st->name);
+    return hb_h5out_adaptation(out, step, metric, r->dim, err);
 }
 
 static void run_free(run *r) {
@@ -534,9 +547,7 @@ int hb_run(MPI_Comm comm, const hb_run_options *opt, hb_error *err) {
     double t_samp = MPI_Wtime() - t0;
     if (write) {
         if (rc == HB_OK) rc = write_attrs(r, out, t_warm, t_samp, err);
-        if (rc == HB_OK)
-            rc = hb_h5out_adaptation(out, r->st->step_size(r->sampler),
-                                     r->st->inv_metric(r->sampler), d, err);
+        if (rc == HB_OK) rc = write_adaptation(r, out, err);
         hb_error cerr = {0};
         int crc = hb_h5out_close(out, &cerr);
         if (rc == HB_OK && crc) {

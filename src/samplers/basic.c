@@ -95,8 +95,38 @@ void hb_basic_end_warmup(void *self) {
 double hb_basic_step_size(const void *self) {
     return ((const hb_basic *)self)->h;
 }
-const double *hb_basic_inv_metric(const void *self) {
-    return ((const hb_basic *)self)->m;
+
+size_t hb_basic_report(const void *self, hb_adapt_item *items, size_t max) {
+    const hb_basic *s = self;
+    if (max < 2) return 0;
+    items[0] = (hb_adapt_item){"step_size", &s->h, 1, 1};
+    items[1] = (hb_adapt_item){"inv_metric", s->m, s->dim, 1};
+    return 2;
+}
+
+/* Blob: h, the dual-averaging state, then m (sm is derived). */
+size_t hb_basic_checkpoint_bytes(const void *self) {
+    const hb_basic *s = self;
+    return sizeof s->h + sizeof s->da + s->dim * sizeof *s->m;
+}
+
+void hb_basic_save(const void *self, void *blob) {
+    const hb_basic *s = self;
+    char *p = blob;
+    memcpy(p, &s->h, sizeof s->h);
+    memcpy(p + sizeof s->h, &s->da, sizeof s->da);
+    memcpy(p + sizeof s->h + sizeof s->da, s->m, s->dim * sizeof *s->m);
+}
+
+int hb_basic_restore(void *self, const void *blob, hb_error *err) {
+    hb_basic *s = self;
+    const char *p = blob;
+    (void)err;
+    memcpy(&s->h, p, sizeof s->h);
+    memcpy(&s->da, p + sizeof s->h, sizeof s->da);
+    memcpy(s->m, p + sizeof s->h + sizeof s->da, s->dim * sizeof *s->m);
+    for (size_t i = 0; i < s->dim; i++) s->sm[i] = sqrt(s->m[i]);
+    return HB_OK;
 }
 
 size_t hb_langevin_workspace(size_t dim) {

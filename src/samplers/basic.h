@@ -33,7 +33,18 @@ void hb_basic_adapt(void *self, long k, const double *red);
 int hb_basic_set_moments(void *self, const double *moments, hb_error *err);
 void hb_basic_end_warmup(void *self);
 double hb_basic_step_size(const void *self);
-const double *hb_basic_inv_metric(const void *self);
+size_t hb_basic_report(const void *self, hb_adapt_item *items, size_t max);
+size_t hb_basic_checkpoint_bytes(const void *self);
+void hb_basic_save(const void *self, void *blob);
+int hb_basic_restore(void *self, const void *blob, hb_error *err);
+
+/* The hook members shared by the three samplers, for their type tables. */
+#define HB_BASIC_HOOKS                                                                             \
+    .stats = hb_basic_stats, .n_stats = HB_BASIC_NSTATS, .n_red = 2, .plan = hb_basic_plan,        \
+    .adapt = hb_basic_adapt, .set_moments = hb_basic_set_moments,                                  \
+    .end_warmup = hb_basic_end_warmup, .step_size = hb_basic_step_size, .report = hb_basic_report, \
+    .checkpoint_bytes = hb_basic_checkpoint_bytes, .save = hb_basic_save,                          \
+    .restore = hb_basic_restore
 
 /* The stats the three samplers report, in this order. */
 enum { HB_BASIC_LP, HB_BASIC_ACCEPT, HB_BASIC_STEP, HB_BASIC_DIVERGING, HB_BASIC_NSTATS };

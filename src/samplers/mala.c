@@ -43,16 +43,8 @@ const hb_sampler_type hb_sampler_mala = {
     .destroy = basic_free,
     .state_doubles = no_state,
     .workspace_doubles = langevin_ws,
-    .stats = hb_basic_stats,
-    .n_stats = HB_BASIC_NSTATS,
-    .n_red = 2,
-    .plan = hb_basic_plan,
     .step = mala_step,
-    .adapt = hb_basic_adapt,
-    .set_moments = hb_basic_set_moments,
-    .end_warmup = hb_basic_end_warmup,
-    .step_size = hb_basic_step_size,
-    .inv_metric = hb_basic_inv_metric,
+    HB_BASIC_HOOKS,
 };
 
 /* ULA: warmup runs adjusted (MALA) moves so that the acceptance gauge is read on chains
@@ -82,14 +74,6 @@ const hb_sampler_type hb_sampler_ula = {
     .destroy = basic_free,
     .state_doubles = no_state,
     .workspace_doubles = langevin_ws,
-    .stats = hb_basic_stats,
-    .n_stats = HB_BASIC_NSTATS,
-    .n_red = 2,
-    .plan = hb_basic_plan,
     .step = ula_step,
-    .adapt = hb_basic_adapt,
-    .set_moments = hb_basic_set_moments,
-    .end_warmup = hb_basic_end_warmup,
-    .step_size = hb_basic_step_size,
-    .inv_metric = hb_basic_inv_metric,
+    HB_BASIC_HOOKS,
 };

@@ -23,11 +23,25 @@ typedef struct hb_batch {
 } hb_batch;
 
 /* What the run loop should do around one warmup iteration. */
+typedef enum hb_moments_kind {
+    HB_MOMENTS_DIAG = 0, /* packed [n, mean[d], m2[d]] (hb_combine_moments) */
+    HB_MOMENTS_DENSE = 1 /* packed [n, mean[d], comoment[d*d]] (hb_combine_comoments) */
+} hb_moments_kind;
+
 typedef struct hb_iter_plan {
-    int reduce_stats;       /* reduce the per-block stats after the step, call adapt() */
-    int accumulate_moments; /* add positions after the step to the pooled moments */
-    int update_metric;      /* after accumulating: reduce moments, call set_moments(), reset */
+    int reduce_stats;        /* reduce the per-block stats after the step, call adapt() */
+    int accumulate_moments;  /* add positions after the step to the pooled moments */
+    int update_metric;       /* after accumulating: reduce moments, call set_moments(), reset */
+    hb_moments_kind moments; /* which moments to accumulate */
 } hb_iter_plan;
+
+/* One item of the adaptation report written to the output's /adaptation group: a scalar
+   (rows = cols = 1, written as an attribute), a vector (cols = 1) or a matrix, row-major. */
+typedef struct hb_adapt_item {
+    const char *name;
+    const double *data;
+    size_t rows, cols;
+} hb_adapt_item;
 
 /* Read-only context of one step. */
 typedef struct hb_step_ctx {
@@ -70,14 +84,20 @@ typedef struct hb_sampler_type {
     void (*step)(const hb_step_ctx *ctx, hb_batch *b, double *ws, hb_step_out *out);
     /* Pooled stats of warmup iteration k (sum over all real chains of all ranks). */
     void (*adapt)(void *self, long k, const double *red);
-    /* Pooled moments of the positions accumulated since the last update (packed as in
-       hb_combine_moments). Returns HB_OK or an error (e.g. non-finite variance). */
+    /* Pooled moments of the positions accumulated since the last update (packed as the
+       plan's moments kind says). Returns HB_OK or an error (e.g. non-finite variance). */
     int (*set_moments)(void *self, const double *moments, hb_error *err);
     /* End of warmup: freeze adaptation. */
     void (*end_warmup)(void *self);
-    /* The adapted step size and metric (for the output file and progress). */
+    /* The adapted step size (progress) and the adaptation report for /adaptation: at most
+       max items; returns the count. Must include "step_size" and "inv_metric". */
     double (*step_size)(const void *self);
-    const double *(*inv_metric)(const void *self);
+    size_t (*report)(const void *self, hb_adapt_item *items, size_t max);
+    /* Checkpoint of the adaptation state (everything but the per-chain state, which lives
+       in the batches): its size in bytes, and save/restore as a flat blob. */
+    size_t (*checkpoint_bytes)(const void *self);
+    void (*save)(const void *self, void *blob);
+    int (*restore)(void *self, const void *blob, hb_error *err);
 } hb_sampler_type;
 
 /* NULL-terminated registry; lookup by name. */

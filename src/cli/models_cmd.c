@@ -72,7 +72,7 @@ int hb_cli_models(int argc, char **argv) {
         return HB_OK;
     }
     printf("Built-in models: choose one with [model] name = NAME; its options are further keys "
-           "of [model]\n(shown with their defaults). Log densities are normalised.\n\n");
+           "of [model]\n(shown with their defaults).\n\n");
     for (size_t i = 0; all[i]; i++) print_model(all[i]);
     print_plugin();
     return HB_OK;

@@ -100,7 +100,7 @@ static int funnel_create(hb_config *cfg, void **impl, hb_error *err) {
     return HB_OK;
 }
 
-const hb_builtin_model hb_model_funnel = {
+const hb_builtin_model hb_builtin_funnel = {
     .name = "funnel",
     .summary = "Neal's funnel: v ~ N(0, 3^2), x_i | v ~ N(0, exp(v)); coordinates v, x[1].. "
                "x[dim-1]",

@@ -128,7 +128,7 @@ static int gaussian_create(hb_config *cfg, void **impl, hb_error *err) {
     return HB_OK;
 }
 
-const hb_builtin_model hb_model_gaussian = {
+const hb_builtin_model hb_builtin_gaussian = {
     .name = "gaussian",
     .summary = "zero-mean normal: variances spread over a condition number, equal correlations",
     .options = "dim = 10 ; dimension (>= 1)\n"

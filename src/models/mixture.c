@@ -182,7 +182,7 @@ fail:
     return err->code;
 }
 
-const hb_builtin_model hb_model_mixture = {
+const hb_builtin_model hb_builtin_mixture = {
     .name = "mixture",
     .summary = "mixture of isotropic normals centred at (loc_k, ..., loc_k); default: the 1-D "
                "4-component RWMH benchmark",

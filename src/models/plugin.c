@@ -8,11 +8,6 @@
 
 #include "models/models.h"
 
-/* Bytes of the version-1 table: everything up to and including logp_grad_batch. Later ABI
-   versions only append, so a plugin's struct_size must be at least this. */
-#define HB_VTABLE_V1_SIZE                                                                          \
-    (offsetof(hb_model_vtable, logp_grad_batch) + sizeof(((hb_model_vtable *)0)->logp_grad_batch))
-
 /* Undo a partial load and record the error. */
 static int fail_load(hb_model *m, void *dl, hb_model_vtable *copy, void *impl, hb_error *err,
                      const char *path, const char *what) {
@@ -57,11 +52,11 @@ int hb_model_load_plugin(hb_model *m, const char *path, const char *data_path, h
                  version == 0 ? "invalid for" : "newer than", HB_MODEL_ABI_VERSION);
         return fail_load(m, dl, NULL, NULL, err, path, what);
     }
-    if (size < HB_VTABLE_V1_SIZE) {
+    if (size < HB_MODEL_VTABLE_V1_SIZE) {
         snprintf(what, sizeof what,
                  "struct_size %u is smaller than the version-1 table (%zu bytes); set it to "
                  "sizeof(hb_model_vtable)",
-                 size, (size_t)HB_VTABLE_V1_SIZE);
+                 size, (size_t)HB_MODEL_VTABLE_V1_SIZE);
         return fail_load(m, dl, NULL, NULL, err, path, what);
     }
 

@@ -7,16 +7,22 @@
 #include <dlfcn.h>
 
 #include "models/builtin.h"
+#include "models/data_models.h"
 #include "models/models.h"
 
-extern const hb_builtin_model hb_model_gaussian;
-extern const hb_builtin_model hb_model_mixture;
-extern const hb_builtin_model hb_model_funnel;
-extern const hb_builtin_model hb_model_rosenbrock;
+extern const hb_builtin_model hb_builtin_gaussian;
+extern const hb_builtin_model hb_builtin_mixture;
+extern const hb_builtin_model hb_builtin_funnel;
+extern const hb_builtin_model hb_builtin_rosenbrock;
 
 /* Registry by name (PETSc style): adding a model is one extern and one entry here. */
 static const hb_builtin_model *const builtins[] = {
-    &hb_model_gaussian, &hb_model_mixture, &hb_model_funnel, &hb_model_rosenbrock, NULL,
+    /* Analytic test targets (this directory). */
+    &hb_builtin_gaussian, &hb_builtin_mixture, &hb_builtin_funnel, &hb_builtin_rosenbrock,
+    /* Data-driven models and the posteriordb reference targets (models/data_models.h). */
+    &hb_builtin_logistic, &hb_builtin_eight_schools, &hb_builtin_diamonds, &hb_builtin_kilpisjarvi,
+    &hb_builtin_kidiq, &hb_builtin_arK, &hb_builtin_garch, &hb_builtin_gp_regr,
+    &hb_builtin_gauss_mix, NULL, /* end */
 };
 
 const hb_builtin_model *const *hb_builtin_models(void) {

@@ -106,7 +106,7 @@ static int rosenbrock_create(hb_config *cfg, void **impl, hb_error *err) {
     return HB_OK;
 }
 
-const hb_builtin_model hb_model_rosenbrock = {
+const hb_builtin_model hb_builtin_rosenbrock = {
     .name = "rosenbrock",
     .summary = "banana (MCHMC benchmark): dim/2 pairs, x_a ~ N(1, 1), x_b | x_a ~ N(x_a^2, Q)",
     .options = "dim = 2 ; dimension (even)\n"

@@ -58,7 +58,7 @@ static const hb_model_vtable vt = {
     .struct_size = 8,
 #elif defined(HB_BAD_v1)
     /* What a plugin built against the version-1 header declared. */
-    .struct_size = (uint32_t)(offsetof(hb_model_vtable, logp_grad_batch) + sizeof(void (*)(void))),
+    .struct_size = HB_MODEL_VTABLE_V1_SIZE,
 #else
     .struct_size = sizeof(hb_model_vtable),
 #endif

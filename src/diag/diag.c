@@ -19,10 +19,14 @@ struct hb_diag_ctx {
     int nested_variant;
 };
 
+/* Scratch of one thread: 36 bytes per draw. a and b are the radix sort's buffers, then hold
+   the folded values (a) and their positions (b): malloc'd memory takes the type of what is
+   stored in it. */
 struct hb_diag_work {
     size_t n;
-    double *vals, *tmpv, *z;
-    uint32_t *pos, *tmpp;
+    double *vals, *z;
+    uint32_t *pos;
+    void *a, *b;
 };
 
 /* Internal selection bits, finer than the public ones so that the one-statistic functions
@@ -124,11 +128,11 @@ int hb_diag_work_create(hb_diag_work **out, const hb_diag_ctx *c) {
     if (!w) return HB_ERR_INTERNAL;
     w->n = c->n;
     w->vals = malloc(c->n * sizeof *w->vals);
-    w->tmpv = malloc(c->n * sizeof *w->tmpv);
     w->z = malloc(c->n * sizeof *w->z);
     w->pos = malloc(c->n * sizeof *w->pos);
-    w->tmpp = malloc(c->n * sizeof *w->tmpp);
-    if (!w->vals || !w->tmpv || !w->z || !w->pos || !w->tmpp) {
+    w->a = malloc(c->n * sizeof(uint64_t));
+    w->b = malloc(c->n * sizeof(uint64_t));
+    if (!w->vals || !w->z || !w->pos || !w->a || !w->b) {
         hb_diag_work_free(w);
         return HB_ERR_INTERNAL;
     }
@@ -139,10 +143,10 @@ int hb_diag_work_create(hb_diag_work **out, const hb_diag_ctx *c) {
 void hb_diag_work_free(hb_diag_work *w) {
     if (!w) return;
     free(w->vals);
-    free(w->tmpv);
     free(w->z);
     free(w->pos);
-    free(w->tmpp);
+    free(w->a);
+    free(w->b);
     free(w);
 }
 
@@ -202,7 +206,7 @@ static int compute(const hb_diag_ctx *c, hb_diag_work *w, const double *x, unsig
     st->sd = n > 1 ? sqrt((r2 - r1 * r1 / (double)n) / (double)(n - 1)) : NAN;
 
     if (wb & W_SORTFREE) goto sortfree;
-    hb_diag_sort(x, n, w->vals, w->pos, w->tmpv, w->tmpp);
+    hb_diag_sort(x, n, w->vals, w->pos, w->a, w->b);
     const double *v = w->vals;
     if (fabs(v[n - 1] - v[0]) < DBL_EPSILON) st->flags |= HB_DIAG_F_CONSTANT;
     int is_const = (st->flags & HB_DIAG_F_CONSTANT) != 0;
@@ -210,6 +214,7 @@ static int compute(const hb_diag_ctx *c, hb_diag_work *w, const double *x, unsig
     st->q50 = hb_diag_quantile_sorted(v, n, 0.5);
     st->q95 = hb_diag_quantile_sorted(v, n, 0.95);
     double med = hb_diag_median_sorted(v, n);
+    int nested_rank = (wb & W_NESTED) && c->nested_variant == HB_NESTED_RANK && c->n_draws >= 4;
 
     if (wb & (W_BULK | W_RHAT)) {
         hb_diag_zscale_sorted(v, w->pos, c->n_chains, c->n_draws, c->ztable, w->z);
@@ -217,19 +222,21 @@ static int compute(const hb_diag_ctx *c, hb_diag_work *w, const double *x, unsig
         zv.x = w->z;
         if (wb & W_BULK) rc |= hb_diag_ess_view(&c->fft, &zv, HB_MAP_ID, 0, &st->ess_bulk, &capped);
         if (wb & W_RHAT) rc |= hb_diag_rhat_view(&zv, &st->rhat_bulk);
-        if ((wb & W_NESTED) && c->nested_variant == HB_NESTED_RANK && c->n_draws >= 4)
+        if (nested_rank)
             rc |= hb_diag_rhat_nested_view(&zv, c->group_split, c->n_super, &st->rhat_nested);
     }
     /* folding: median over all draws, MAD, folded z-scores */
-    hb_diag_fold_sorted(v, w->pos, n, med, w->tmpv, w->tmpp);
-    st->mad = 1.4826 * hb_diag_median_sorted(w->tmpv, n);
+    double *fvals = w->a;
+    uint32_t *fpos = w->b;
+    hb_diag_fold_sorted(v, w->pos, n, med, fvals, fpos);
+    st->mad = 1.4826 * hb_diag_median_sorted(fvals, n);
     if (wb & W_RHAT) {
-        hb_diag_zscale_sorted(w->tmpv, w->tmpp, c->n_chains, c->n_draws, c->ztable, w->z);
+        hb_diag_zscale_sorted(fvals, fpos, c->n_chains, c->n_draws, c->ztable, w->z);
         hb_diag_view zv = xs;
         zv.x = w->z;
         rc |= hb_diag_rhat_view(&zv, &st->rhat_tail);
         st->rhat = max_na(st->rhat_bulk, st->rhat_tail);
-        if ((wb & W_NESTED) && c->nested_variant == HB_NESTED_RANK && c->n_draws >= 4) {
+        if (nested_rank) {
             double nf = NAN;
             rc |= hb_diag_rhat_nested_view(&zv, c->group_split, c->n_super, &nf);
             st->rhat_nested = max_na(st->rhat_nested, nf);
@@ -367,8 +374,9 @@ int hb_rhat_nested(const double *draws, size_t n_chains, size_t n_draws, size_t 
 static int sorted_copy(const double *x, size_t n, double **vals) {
     *vals = NULL;
     if (!x || n == 0 || n > UINT32_MAX) return HB_ERR_USAGE;
-    double *v = malloc(n * sizeof *v), *tv = malloc(n * sizeof *tv);
-    uint32_t *p = malloc(n * sizeof *p), *tp = malloc(n * sizeof *tp);
+    double *v = malloc(n * sizeof *v);
+    void *tv = malloc(n * sizeof(uint64_t)), *tp = malloc(n * sizeof(uint64_t));
+    uint32_t *p = malloc(n * sizeof *p);
     int rc = v && tv && p && tp ? HB_OK : HB_ERR_INTERNAL;
     if (rc == HB_OK) hb_diag_sort(x, n, v, p, tv, tp);
     free(tv);

@@ -30,9 +30,10 @@ double hb_diag_qbeta(double alpha, double a, double b);
 
 /* Sort n doubles ascending by LSD radix sort on order-preserving 64-bit keys, carrying the
    original positions along. On return vals[i] is the i-th smallest value and pos[i] its
-   index in x. tmp_vals / tmp_pos are scratch of the same sizes. x must hold no NaN. */
-void hb_diag_sort(const double *x, size_t n, double *vals, uint32_t *pos, double *tmp_vals,
-                  uint32_t *tmp_pos);
+   index in x. scratch_a / scratch_b: 8 n bytes each, malloc'd (any type). x must hold no
+   NaN; n < 2^32. */
+void hb_diag_sort(const double *x, size_t n, double *vals, uint32_t *pos, void *scratch_a,
+                  void *scratch_b);
 /* R's quantile(type = 7) of sorted values v[0..n). */
 double hb_diag_quantile_sorted(const double *v, size_t n, double p);
 /* R's median of sorted values (mean of the two middle values for even n). */
@@ -100,13 +101,14 @@ int hb_diag_rhat_nested_view(const hb_diag_view *v, const size_t *group, size_t 
 
 /* ---- rank normalisation (order.c) ---- */
 
-/* z-scores of posterior's z_scale() for the draws kept by the split view, written at their
-   positions in z ([chain][draw]; dropped middle draws are left untouched): sorted values
-   vals with original positions pos (length n_chains * n_draws), ties get their average
-   rank, z = qnorm((r - 3/8) / (S' + 1/4)) with S' the number of kept draws. table, when
-   not NULL, holds qnorm((k + 1 - 3/8) / (S' + 1/4)) for k < S' (used for untied ranks). */
-void hb_diag_zscale_sorted(const double *vals, const uint32_t *pos, size_t n_chains, size_t n_draws,
-                           const double *table, double *z);
+/* posterior's z_scale() of the draws kept by the split view, written at their positions in
+   z ([chain][draw]; dropped middle draws are left untouched), from their sorted values vals
+   and original positions pos (length n_chains * n_draws): ties get their average rank, and
+   z = qnorm((r - 3/8) / (S' + 1/4)) with S' the number of kept draws. table, when not NULL,
+   holds qnorm((k + 1 - 3/8) / (S' + 1/4)) for k < S' (used for untied ranks). Returns the
+   number of distinct values. */
+size_t hb_diag_zscale_sorted(const double *vals, const uint32_t *pos, size_t n_chains,
+                             size_t n_draws, const double *table, double *z);
 /* Given sorted values v with positions pos and their median, write the folded values
    |v - med| in ascending order with their positions into fvals / fpos (a merge of the two
    monotone runs either side of the median: O(n), no second sort). */

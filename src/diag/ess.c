@@ -252,48 +252,49 @@ done:
     return rc;
 }
 
-/* Mean and sample variance of one series (two-pass). */
-static void series_moments(const double *s, size_t len, double *mean, double *var) {
+/* Mean, sample variance and range of one series (two-pass); *bad set on a non-finite value. */
+static void series_moments(const double *s, size_t len, double *mean, double *var, double *lo,
+                           double *hi, int *bad) {
     double m = hb_diag_sum(s, len) / (double)len;
-    double a0 = 0, a1 = 0;
+    double a0 = 0, a1 = 0, mn = *lo, mx = *hi;
     size_t t = 0;
     for (; t + 2 <= len; t += 2) {
         a0 += (s[t] - m) * (s[t] - m);
         a1 += (s[t + 1] - m) * (s[t + 1] - m);
     }
     for (; t < len; t++) a0 += (s[t] - m) * (s[t] - m);
+    for (t = 0; t < len; t++) {
+        mn = s[t] < mn ? s[t] : mn;
+        mx = s[t] > mx ? s[t] : mx;
+    }
+    *lo = mn;
+    *hi = mx;
+    *bad |= !isfinite(m) || !isfinite(a0 + a1);
     *mean = m;
     *var = len < 2 ? NAN : (a0 + a1) / (double)(len - 1);
 }
 
-/* Range and finiteness over a view: posterior's should_return_NA(). */
-static int view_should_return_na(const hb_diag_view *v) {
-    double lo = INFINITY, hi = -INFINITY;
-    for (size_t j = 0; j < v->n_series; j++) {
-        const double *s = hb_diag_series(v, j);
-        for (size_t t = 0; t < v->len; t++) {
-            if (!isfinite(s[t])) return 1;
-            lo = s[t] < lo ? s[t] : lo;
-            hi = s[t] > hi ? s[t] : hi;
-        }
-    }
-    return fabs(hi - lo) < DBL_EPSILON;
-}
-
-int hb_diag_rhat_view(const hb_diag_view *v, double *rhat) {
-    *rhat = NAN;
-    if (view_should_return_na(v)) return HB_OK;
-    size_t ns = v->n_series;
-    double *mv = malloc(2 * ns * sizeof *mv);
-    if (!mv) return HB_ERR_INTERNAL;
-    for (size_t j = 0; j < ns; j++)
-        series_moments(hb_diag_series(v, j), v->len, mv + j, mv + ns + j);
-    double nd = (double)v->len;
+/* posterior's .rhat from chain means mv[0..ns) and variances mv[ns..2ns) */
+static double rhat_formula(const double *mv, size_t ns, size_t len) {
+    double nd = (double)len;
     double var_between = nd * small_var(mv, ns, NULL);
     long double w = 0;
     for (size_t j = 0; j < ns; j++) w += mv[ns + j];
     double var_within = (double)(w / (long double)ns);
-    *rhat = sqrt((var_between / var_within + nd - 1.0) / nd);
+    return sqrt((var_between / var_within + nd - 1.0) / nd);
+}
+
+int hb_diag_rhat_view(const hb_diag_view *v, double *rhat) {
+    *rhat = NAN;
+    size_t ns = v->n_series;
+    double *mv = calloc(2 * ns, sizeof *mv);
+    if (!mv) return HB_ERR_INTERNAL;
+    double lo = INFINITY, hi = -INFINITY;
+    int bad = 0;
+    for (size_t j = 0; j < ns; j++)
+        series_moments(hb_diag_series(v, j), v->len, mv + j, mv + ns + j, &lo, &hi, &bad);
+    /* posterior's should_return_NA: non-finite, or all values within DBL_EPSILON */
+    if (!bad && !(fabs(hi - lo) < DBL_EPSILON)) *rhat = rhat_formula(mv, ns, v->len);
     free(mv);
     return HB_OK;
 }
@@ -301,9 +302,9 @@ int hb_diag_rhat_view(const hb_diag_view *v, double *rhat) {
 int hb_diag_rhat_nested_view(const hb_diag_view *v, const size_t *group, size_t n_groups,
                              double *out) {
     *out = NAN;
-    if (view_should_return_na(v) || n_groups == 0) return HB_OK;
+    if (n_groups == 0) return HB_OK;
     size_t ns = v->n_series;
-    double *mv = malloc(2 * ns * sizeof *mv);
+    double *mv = calloc(2 * ns, sizeof *mv);
     size_t *cnt = calloc(n_groups, sizeof *cnt);
     double *g = calloc(4 * n_groups, sizeof *g); /* sum of means, of vars, of squares; mean */
     if (!mv || !cnt || !g) {
@@ -312,11 +313,13 @@ int hb_diag_rhat_nested_view(const hb_diag_view *v, const size_t *group, size_t 
         free(g);
         return HB_ERR_INTERNAL;
     }
-    int ok = 1;
+    int ok = 1, bad = 0;
+    double lo = INFINITY, hi = -INFINITY;
     for (size_t j = 0; j < ns; j++) {
         if (group[j] >= n_groups) ok = 0;
-        series_moments(hb_diag_series(v, j), v->len, mv + j, mv + ns + j);
+        series_moments(hb_diag_series(v, j), v->len, mv + j, mv + ns + j, &lo, &hi, &bad);
     }
+    if (bad || fabs(hi - lo) < DBL_EPSILON) ok = 0; /* posterior's should_return_NA */
     for (size_t j = 0; ok && j < ns; j++) cnt[group[j]]++;
     for (size_t k = 0; ok && k < n_groups; k++)
         if (cnt[k] != cnt[0] || cnt[k] == 0) ok = 0;

@@ -13,70 +13,99 @@ static inline uint64_t key_of(double v) {
     return (u >> 63) ? ~u : (u | 0x8000000000000000ull);
 }
 
-static inline double val_of(uint64_t k) {
-    uint64_t u = (k >> 63) ? (k & 0x7fffffffffffffffull) : ~k;
-    double v;
-    memcpy(&v, &u, sizeof v);
-    return v;
-}
+/* Sort with positions in two steps. (1) LSD radix sort, 8-bit digits, of 64-bit words
+   (high 32 bits of the key << 32 | position): the words start in position order, so only the
+   four digits of the high half need passes, and each pass moves 8 bytes per draw (this is
+   memory-bound; a full 64-bit key sort with a separate position array moved 12 bytes in up
+   to 8 passes). (2) Runs that share the high 32 bits (values within about 1e-6 relative of
+   each other) are put in full order by value: insertion sort for short runs, heapsort (no
+   extra memory, O(n log n) in the worst case) for long ones. */
+enum { RADIX_BITS = 8, RADIX = 1 << RADIX_BITS, RADIX_PASSES = 4 };
 
-/* Keys are kept in the double arrays' bytes (memcpy in and out), so no second set of
-   buffers is needed. */
-static inline uint64_t load_key(const double *a, size_t i) {
-    uint64_t k;
-    memcpy(&k, a + i, sizeof k);
-    return k;
-}
-
-static inline void store_key(double *a, size_t i, uint64_t k) {
-    memcpy(a + i, &k, sizeof k);
-}
-
-enum { RADIX_BITS = 11, RADIX = 1 << RADIX_BITS, RADIX_PASSES = 6 };
-
-void hb_diag_sort(const double *x, size_t n, double *vals, uint32_t *pos, double *tmp_vals,
-                  uint32_t *tmp_pos) {
-    static const size_t zero_counts[RADIX] = {0};
-    size_t count[RADIX_PASSES][RADIX];
-    for (int p = 0; p < RADIX_PASSES; p++) memcpy(count[p], zero_counts, sizeof zero_counts);
-    for (size_t i = 0; i < n; i++) {
-        uint64_t k = key_of(x[i]);
-        store_key(vals, i, k);
-        pos[i] = (uint32_t)i;
-        for (int p = 0; p < RADIX_PASSES; p++) count[p][(k >> (p * RADIX_BITS)) & (RADIX - 1)]++;
+static void sift_down(double *v, uint32_t *p, size_t root, size_t n) {
+    for (;;) {
+        size_t c = 2 * root + 1;
+        if (c >= n) return;
+        if (c + 1 < n && v[c + 1] > v[c]) c++;
+        if (!(v[c] > v[root])) return;
+        double tv = v[c];
+        v[c] = v[root];
+        v[root] = tv;
+        uint32_t tp = p[c];
+        p[c] = p[root];
+        p[root] = tp;
+        root = c;
     }
-    double *sv = vals, *dv = tmp_vals;
-    uint32_t *sp = pos, *dp = tmp_pos;
-    for (int p = 0; p < RADIX_PASSES; p++) {
+}
+
+static void sort_run(double *v, uint32_t *p, size_t n) {
+    if (n <= 16) {
+        for (size_t i = 1; i < n; i++) {
+            double x = v[i];
+            uint32_t q = p[i];
+            size_t j = i;
+            for (; j > 0 && v[j - 1] > x; j--) {
+                v[j] = v[j - 1];
+                p[j] = p[j - 1];
+            }
+            v[j] = x;
+            p[j] = q;
+        }
+        return;
+    }
+    for (size_t i = n / 2; i-- > 0;) sift_down(v, p, i, n);
+    for (size_t e = n - 1; e > 0; e--) {
+        double tv = v[0];
+        v[0] = v[e];
+        v[e] = tv;
+        uint32_t tp = p[0];
+        p[0] = p[e];
+        p[e] = tp;
+        sift_down(v, p, 0, e);
+    }
+}
+
+void hb_diag_sort(const double *x, size_t n, double *vals, uint32_t *pos, void *scratch_a,
+                  void *scratch_b) {
+    uint64_t *a = scratch_a, *b = scratch_b;
+    size_t count[RADIX_PASSES][RADIX];
+    memset(count, 0, sizeof count);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t hi = key_of(x[i]) >> 32;
+        a[i] = hi << 32 | (uint64_t)i;
+        for (int p = 0; p < RADIX_PASSES; p++) count[p][(hi >> (p * RADIX_BITS)) & (RADIX - 1)]++;
+    }
+    uint64_t *s = a, *d = b;
+    for (int p = 0; p < RADIX_PASSES && n > 0; p++) {
         size_t *c = count[p];
-        int shift = p * RADIX_BITS;
-        /* A digit shared by all keys (e.g. the top bits of draws of one sign and exponent
-           range) leaves the order unchanged: skip the pass. */
-        if (n == 0 || c[(load_key(sv, 0) >> shift) & (RADIX - 1)] == n) continue;
+        int shift = 32 + p * RADIX_BITS;
+        /* a digit shared by all draws leaves the order unchanged: skip the pass */
+        if (c[(s[0] >> shift) & (RADIX - 1)] == n) continue;
         size_t sum = 0;
-        for (int b = 0; b < RADIX; b++) {
-            size_t t = c[b];
-            c[b] = sum;
+        for (int q = 0; q < RADIX; q++) {
+            size_t t = c[q];
+            c[q] = sum;
             sum += t;
         }
         for (size_t i = 0; i < n; i++) {
-            uint64_t k = load_key(sv, i);
-            size_t o = c[(k >> shift) & (RADIX - 1)]++;
-            store_key(dv, o, k);
-            dp[o] = sp[i];
+            uint64_t k = s[i];
+            d[c[(k >> shift) & (RADIX - 1)]++] = k;
         }
-        double *tv = sv;
-        sv = dv;
-        dv = tv;
-        uint32_t *tp = sp;
-        sp = dp;
-        dp = tp;
+        uint64_t *t = s;
+        s = d;
+        d = t;
     }
-    if (sv != vals) {
-        memcpy(vals, sv, n * sizeof *vals);
-        memcpy(pos, sp, n * sizeof *pos);
+    for (size_t i = 0; i < n; i++) {
+        pos[i] = (uint32_t)s[i];
+        vals[i] = x[pos[i]];
     }
-    for (size_t i = 0; i < n; i++) vals[i] = val_of(load_key(vals, i));
+    for (size_t i = 0; i < n;) {
+        size_t j = i + 1;
+        uint64_t h = s[i] >> 32;
+        while (j < n && (s[j] >> 32) == h) j++;
+        if (j - i > 1) sort_run(vals + i, pos + i, j - i);
+        i = j;
+    }
 }
 
 double hb_diag_quantile_sorted(const double *v, size_t n, double p) {
@@ -99,15 +128,15 @@ double hb_diag_median_sorted(const double *v, size_t n) {
     return (double)(((long double)v[n / 2 - 1] + (long double)v[n / 2]) / 2.0L);
 }
 
-void hb_diag_zscale_sorted(const double *vals, const uint32_t *pos, size_t n_chains, size_t n_draws,
-                           const double *table, double *z) {
+size_t hb_diag_zscale_sorted(const double *vals, const uint32_t *pos, size_t n_chains,
+                             size_t n_draws, const double *table, double *z) {
     size_t n = n_chains * n_draws;
     int all_kept = n_draws < 2 || n_draws % 2 == 0;
     double s_kept = (double)(all_kept ? n : n_chains * (n_draws - 1));
     double denom = s_kept + 0.25; /* S - 2 * 3/8 + 1 */
     size_t k = 0;                 /* kept draws ranked so far */
-    size_t i = 0;
-    while (i < n) {
+    size_t groups = 0;
+    for (size_t i = 0; i < n;) {
         size_t j = i, cnt = 0;
         while (j < n && vals[j] == vals[i]) {
             if (all_kept || hb_diag_kept(n_draws, pos[j] % n_draws)) cnt++;
@@ -122,9 +151,11 @@ void hb_diag_zscale_sorted(const double *vals, const uint32_t *pos, size_t n_cha
             for (size_t t = i; t < j; t++)
                 if (all_kept || hb_diag_kept(n_draws, pos[t] % n_draws)) z[pos[t]] = zv;
             k += cnt;
+            groups++;
         }
         i = j;
     }
+    return groups;
 }
 
 void hb_diag_fold_sorted(const double *v, const uint32_t *pos, size_t n, double med, double *fvals,

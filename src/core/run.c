@@ -293,7 +293,8 @@ static void store_stat(void *arr, hb_stat_type t, size_t idx, double v) {
 }
 
 /* Sampling iterations for draws [j0, j0 + nd): each batch runs all of them on its own
-   (no reductions in sampling), which keeps a batch in cache. */
+   (no reductions in sampling), which keeps a batch in cache. Draws land in db laid out
+   [n_local][nd][dim], as the writer takes them. */
 static void sample_block(run *r, size_t j0, size_t nd, draw_buffers *db) {
     const int keep = db->pos != NULL; /* output = none: sample, keep nothing */
     size_t d = r->dim, ns = r->n_stats;
@@ -520,27 +521,12 @@ int hb_run(MPI_Comm comm, const hb_run_options *opt, hb_error *err) {
     }
     t0 = MPI_Wtime();
     prog.step_size = r->st->step_size(r->sampler);
+    hb_progress_update(&prog, HB_PHASE_SAMPLING, 0, 0);
     for (size_t j0 = 0; rc == HB_OK && j0 < D; j0 += nd) {
         size_t m = D - j0 < nd ? D - j0 : nd;
         sample_block(r, j0, m, &db);
-        /* The writer wants [n_local][m][dim]; when m < nd rows are packed with stride nd,
-           so compact them first. */
-        if (!write) {
-            hb_progress_update(&prog, HB_PHASE_SAMPLING, (long)((j0 + m) * (size_t)r->rs.thin),
-                               (double)r->grads_sampling * (double)r->size);
-            continue;
-        }
-        if (m < nd) {
-            for (size_t c = 0; c < r->n_local; c++)
-                memmove(db.pos + c * m * d, db.pos + c * nd * d, m * d * sizeof *db.pos);
-            for (size_t s = 0; s <= ns; s++) {
-                size_t sz = stat_size(spec[s].type);
-                char *a = db.stats[s];
-                for (size_t c = 0; c < r->n_local; c++)
-                    memmove(a + c * m * sz, a + c * nd * sz, m * sz);
-            }
-        }
-        rc = hb_h5out_write_draws(out, j0, m, db.pos, (const void *const *)db.stats, err);
+        if (write)
+            rc = hb_h5out_write_draws(out, j0, m, db.pos, (const void *const *)db.stats, err);
         hb_progress_update(&prog, HB_PHASE_SAMPLING, (long)((j0 + m) * (size_t)r->rs.thin),
                            (double)r->grads_sampling * (double)r->size);
     }

@@ -112,6 +112,7 @@ static void index_str(const hb_data_var *v, size_t k, char *buf, size_t len) {
 
 /* Walk a nested array of the shape found from its first elements, storing numbers. */
 static void json_fill(hb_data_var *v, const cJSON *a, int depth, size_t *k) {
+    if (depth >= v->ndim || depth >= HB_DATA_MAX_DIM) return; /* cannot happen; for -O3 */
     size_t n = (size_t)cJSON_GetArraySize(a), i = 0;
     if (n != v->dims[depth]) {
         hb_data__problem(v, "ragged array: a row has %zu elements where the first has %zu", n,

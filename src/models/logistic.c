@@ -1,9 +1,8 @@
 /* The built-in `logistic` model: Bayesian logistic regression on a design matrix from the
  * data file, with a batch gradient that reads X once for all chains of a batch (X times a
- * K x lanes coefficient block, then X^T times the residual block). */
+ * K x lanes coefficient block, then X^T times the residual block, row block by row block). */
 #include "models/logistic.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,10 +11,6 @@
 #include "models/data_models.h"
 #include "models/target_util.h"
 
-/* openblas_set_num_threads is in OpenBLAS's cblas.h; declared again in case another cblas.h
-   is found first. */
-void openblas_set_num_threads(int num_threads);
-
 typedef struct logistic {
     hb_mhead h;
     size_t N, K;
@@ -23,14 +18,14 @@ typedef struct logistic {
     double *Xty; /* K: X^T y */
     double sy;   /* sum y */
     hb_prior coef, icpt;
-    hb_logistic_kernel kernel;
 } logistic;
 
-/* Rows per block of the blocked kernel: the eta/residual blocks (RB x lanes) and the
-   rows of X they came from stay in L1 between the two products. */
+/* Rows per block: the eta/residual blocks (RB x lanes) and the rows of X they came from
+   stay in L1 between the two products, so X is read from memory once per batch.
+   (OpenBLAS dgemm on 256-row chunks was measured too and is 2.3x slower at N = 10^4,
+   K = 50, and slower at K = 10..1000: skinny products with 8 columns are not its case;
+   bench/bench_grad.c keeps that variant for comparison.) */
 #define LG_RB 32
-/* Rows per chunk of the BLAS kernel (the X chunk stays in L2 between the two dgemms). */
-#define LG_CHUNK 256
 
 static void lg_destroy(void *model) {
     logistic *m = model;
@@ -52,143 +47,125 @@ static int lg_constrain(const void *model, const double *x, double *out) {
 static HB_ALWAYS_INLINE void lg_finish(const logistic *m, size_t L, size_t ld, const double *x,
                                        const double *sp, const double *ssum, const double *G,
                                        double *lp, double *g) {
-    for (size_t c = 0; c < L; c++) {
-        double a = x[c], d;
-        lp[c] = a * m->sy - sp[c] + hb_prior_lp(&m->icpt, a, &d);
-        g[c] = m->sy - ssum[c] + d;
+    HB_LANES_FOR(c, L) {
+        lp[c] = x[c] * m->sy - sp[c];
+        g[c] = m->sy - ssum[c];
     }
-    for (size_t k = 0; k < m->K; k++)
-        for (size_t c = 0; c < L; c++) {
-            double b = x[(k + 1) * ld + c], d;
-            lp[c] += b * m->Xty[k] + hb_prior_lp(&m->coef, b, &d);
-            g[(k + 1) * ld + c] = m->Xty[k] - G[k * L + c] + d;
+    hb_prior_lanes(&m->icpt, L, x, NULL, lp, g);
+    for (size_t k = 0; k < m->K; k++) {
+        const double *xk = x + (k + 1) * ld;
+        double *gk = g + (k + 1) * ld;
+        HB_LANES_FOR(c, L) {
+            lp[c] += xk[c] * m->Xty[k];
+            gk[c] = m->Xty[k] - G[k * L + c];
         }
+        hb_prior_lanes(&m->coef, L, xk, NULL, lp, gk);
+    }
 }
 
 /* From a block of eta (rows x lanes): the residual weights sigma(eta) into S, and the
    softplus and sigma sums. softplus = max(eta, 0) + log1p(exp(-|eta|)); the log1p terms
-   are summed as the log of their product (factors in (1, 2], at most LG_CHUNK of them). */
+   are summed as the log of their product (factors in (1, 2], at most LG_RB of them). */
 static inline void lg_link8(const double *E, size_t rows, double *S, double *sp, double *ssum) {
     double prod[HB_LANES], lg[HB_LANES];
-    for (size_t c = 0; c < HB_LANES; c++) prod[c] = 1.0;
+    HB_LANES_FOR(c, HB_LANES) prod[c] = 1.0;
     for (size_t r = 0; r < rows; r++) {
         const double *er = E + r * HB_LANES;
         double t[HB_LANES], e[HB_LANES];
-        for (size_t c = 0; c < HB_LANES; c++) t[c] = -fabs(er[c]);
+        HB_LANES_FOR(c, HB_LANES) t[c] = -fabs(er[c]);
         hb_vexp(e, t);
-        for (size_t c = 0; c < HB_LANES; c++) {
+        HB_LANES_FOR(c, HB_LANES) {
             double op = 1.0 + e[c], ip = 1.0 / op;
             double s = er[c] >= 0 ? ip : e[c] * ip;
             S[r * HB_LANES + c] = s;
             ssum[c] += s;
-            sp[c] += fmax(er[c], 0.0);
+            sp[c] += (er[c] > 0.0 ? er[c] : 0.0);
             prod[c] *= op;
         }
     }
     hb_vlog(lg, prod);
-    for (size_t c = 0; c < HB_LANES; c++) sp[c] += lg[c];
+    HB_LANES_FOR(c, HB_LANES) sp[c] += lg[c];
 }
 
-/* E (rows x 8) = alpha + Xb (rows x K) B (K x 8), four rows at a time. */
+/* Eight lanes of doubles as one GCC/Clang vector: the accumulators of the two products
+   then live in registers (arrays under `omp simd` were kept in memory, 2x slower). */
+typedef double lg_v8 __attribute__((vector_size(HB_LANES * sizeof(double))));
+
+static inline lg_v8 lg_load(const double *p) {
+    lg_v8 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline void lg_store(double *p, lg_v8 v) {
+    memcpy(p, &v, sizeof v);
+}
+
+/* E (rows x 8) = alpha + Xb (rows x K) B (K x 8), LG_U rows at a time. */
+#define LG_U 8
 static void lg_eta8(const double *restrict Xb, size_t rows, size_t K, const double *restrict B,
                     const double *restrict alpha, double *restrict E) {
+    const lg_v8 va = lg_load(alpha);
     size_t r = 0;
-    for (; r + 4 <= rows; r += 4) {
-        double a0[HB_LANES], a1[HB_LANES], a2[HB_LANES], a3[HB_LANES];
-        for (size_t c = 0; c < HB_LANES; c++) a0[c] = a1[c] = a2[c] = a3[c] = alpha[c];
-        const double *x0 = Xb + r * K, *x1 = x0 + K, *x2 = x1 + K, *x3 = x2 + K;
+    for (; r + LG_U <= rows; r += LG_U) {
+        lg_v8 a[LG_U];
+        for (int u = 0; u < LG_U; u++) a[u] = va;
+        const double *x0 = Xb + r * K;
         for (size_t k = 0; k < K; k++) {
-            const double *bk = B + k * HB_LANES;
-            double v0 = x0[k], v1 = x1[k], v2 = x2[k], v3 = x3[k];
-            for (size_t c = 0; c < HB_LANES; c++) {
-                a0[c] += v0 * bk[c];
-                a1[c] += v1 * bk[c];
-                a2[c] += v2 * bk[c];
-                a3[c] += v3 * bk[c];
-            }
+            const lg_v8 bk = lg_load(B + k * HB_LANES);
+            for (int u = 0; u < LG_U; u++) a[u] += x0[(size_t)u * K + k] * bk;
         }
-        memcpy(E + r * HB_LANES, a0, sizeof a0);
-        memcpy(E + (r + 1) * HB_LANES, a1, sizeof a1);
-        memcpy(E + (r + 2) * HB_LANES, a2, sizeof a2);
-        memcpy(E + (r + 3) * HB_LANES, a3, sizeof a3);
+        for (int u = 0; u < LG_U; u++) lg_store(E + (r + (size_t)u) * HB_LANES, a[u]);
     }
     for (; r < rows; r++) {
-        double a0[HB_LANES];
-        for (size_t c = 0; c < HB_LANES; c++) a0[c] = alpha[c];
+        lg_v8 a0 = va;
         const double *x0 = Xb + r * K;
-        for (size_t k = 0; k < K; k++)
-            for (size_t c = 0; c < HB_LANES; c++) a0[c] += x0[k] * B[k * HB_LANES + c];
-        memcpy(E + r * HB_LANES, a0, sizeof a0);
+        for (size_t k = 0; k < K; k++) a0 += x0[k] * lg_load(B + k * HB_LANES);
+        lg_store(E + r * HB_LANES, a0);
     }
 }
 
-/* G (K x 8) += Xb^T (K x rows) S (rows x 8), four coefficients at a time. */
+/* G (K x 8) += Xb^T (K x rows) S (rows x 8), LG_U coefficients at a time. */
 static void lg_grad8(const double *restrict Xb, size_t rows, size_t K, const double *restrict S,
                      double *restrict G) {
     size_t k = 0;
-    for (; k + 4 <= K; k += 4) {
-        double g0[HB_LANES], g1[HB_LANES], g2[HB_LANES], g3[HB_LANES];
-        memcpy(g0, G + k * HB_LANES, sizeof g0);
-        memcpy(g1, G + (k + 1) * HB_LANES, sizeof g1);
-        memcpy(g2, G + (k + 2) * HB_LANES, sizeof g2);
-        memcpy(g3, G + (k + 3) * HB_LANES, sizeof g3);
+    for (; k + LG_U <= K; k += LG_U) {
+        lg_v8 g[LG_U];
+        for (int u = 0; u < LG_U; u++) g[u] = lg_load(G + (k + (size_t)u) * HB_LANES);
         for (size_t r = 0; r < rows; r++) {
-            const double *xr = Xb + r * K + k, *s = S + r * HB_LANES;
-            double v0 = xr[0], v1 = xr[1], v2 = xr[2], v3 = xr[3];
-            for (size_t c = 0; c < HB_LANES; c++) {
-                g0[c] += v0 * s[c];
-                g1[c] += v1 * s[c];
-                g2[c] += v2 * s[c];
-                g3[c] += v3 * s[c];
-            }
+            const double *xr = Xb + r * K + k;
+            const lg_v8 s = lg_load(S + r * HB_LANES);
+            for (int u = 0; u < LG_U; u++) g[u] += xr[u] * s;
         }
-        memcpy(G + k * HB_LANES, g0, sizeof g0);
-        memcpy(G + (k + 1) * HB_LANES, g1, sizeof g1);
-        memcpy(G + (k + 2) * HB_LANES, g2, sizeof g2);
-        memcpy(G + (k + 3) * HB_LANES, g3, sizeof g3);
+        for (int u = 0; u < LG_U; u++) lg_store(G + (k + (size_t)u) * HB_LANES, g[u]);
     }
     for (; k < K; k++) {
-        double g0[HB_LANES];
-        memcpy(g0, G + k * HB_LANES, sizeof g0);
-        for (size_t r = 0; r < rows; r++)
-            for (size_t c = 0; c < HB_LANES; c++) g0[c] += Xb[r * K + k] * S[r * HB_LANES + c];
-        memcpy(G + k * HB_LANES, g0, sizeof g0);
+        lg_v8 g0 = lg_load(G + k * HB_LANES);
+        for (size_t r = 0; r < rows; r++) g0 += Xb[r * K + k] * lg_load(S + r * HB_LANES);
+        lg_store(G + k * HB_LANES, g0);
     }
 }
 
 static void lg_lanes(const void *model, size_t ld, const double *x, double *lp, double *g) {
     const logistic *m = model;
     const size_t K = m->K, N = m->N;
-    double *B = malloc((2 * K * HB_LANES + 2 * LG_CHUNK * HB_LANES + 1) * sizeof *B);
+    double *B = malloc((2 * K * HB_LANES + 2 * LG_RB * HB_LANES + 1) * sizeof *B);
     if (!B) abort();
-    double *G = B + K * HB_LANES, *E = G + K * HB_LANES, *S = E + LG_CHUNK * HB_LANES;
+    double *G = B + K * HB_LANES, *E = G + K * HB_LANES, *S = E + LG_RB * HB_LANES;
     double alpha[HB_LANES], sp[HB_LANES], ssum[HB_LANES];
-    for (size_t c = 0; c < HB_LANES; c++) {
+    HB_LANES_FOR(c, HB_LANES) {
         alpha[c] = x[c];
         sp[c] = ssum[c] = 0.0;
     }
     for (size_t k = 0; k < K; k++)
-        for (size_t c = 0; c < HB_LANES; c++) B[k * HB_LANES + c] = x[(k + 1) * ld + c];
+        HB_LANES_FOR(c, HB_LANES) B[k * HB_LANES + c] = x[(k + 1) * ld + c];
     memset(G, 0, K * HB_LANES * sizeof *G);
-    if (m->kernel == HB_LOGISTIC_BLAS) {
-        for (size_t n0 = 0; n0 < N; n0 += LG_CHUNK) {
-            size_t rows = N - n0 < LG_CHUNK ? N - n0 : LG_CHUNK;
-            const double *Xb = m->X + n0 * K;
-            for (size_t r = 0; r < rows; r++) memcpy(E + r * HB_LANES, alpha, sizeof alpha);
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, HB_LANES, (int)K, 1.0,
-                        Xb, (int)K, B, HB_LANES, 1.0, E, HB_LANES);
-            lg_link8(E, rows, S, sp, ssum);
-            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, HB_LANES, (int)rows, 1.0,
-                        Xb, (int)K, S, HB_LANES, 1.0, G, HB_LANES);
-        }
-    } else {
-        for (size_t n0 = 0; n0 < N; n0 += LG_RB) {
-            size_t rows = N - n0 < LG_RB ? N - n0 : LG_RB;
-            const double *Xb = m->X + n0 * K;
-            lg_eta8(Xb, rows, K, B, alpha, E);
-            lg_link8(E, rows, S, sp, ssum);
-            lg_grad8(Xb, rows, K, S, G);
-        }
+    for (size_t n0 = 0; n0 < N; n0 += LG_RB) {
+        size_t rows = N - n0 < LG_RB ? N - n0 : LG_RB;
+        const double *Xb = m->X + n0 * K;
+        lg_eta8(Xb, rows, K, B, alpha, E);
+        lg_link8(E, rows, S, sp, ssum);
+        lg_grad8(Xb, rows, K, S, G);
     }
     lg_finish(m, HB_LANES, ld, x, sp, ssum, G, lp, g);
     free(B);
@@ -208,6 +185,7 @@ static int lg_one(const void *model, const double *x, double *lp, double *g) {
         for (size_t r = 0; r < rows; r++) {
             const double *xr = m->X + (n0 + r) * K;
             double s = x[0];
+#pragma omp simd reduction(+ : s)
             for (size_t k = 0; k < K; k++) s += xr[k] * beta[k];
             eta[r] = s;
             t[r] = -fabs(s);
@@ -217,8 +195,9 @@ static int lg_one(const void *model, const double *x, double *lp, double *g) {
             const double *xr = m->X + (n0 + r) * K;
             double op = 1.0 + e[r], ip = 1.0 / op, s = eta[r] >= 0 ? ip : e[r] * ip;
             ssum += s;
-            sp += fmax(eta[r], 0.0);
+            sp += (eta[r] > 0.0 ? eta[r] : 0.0);
             prod *= op;
+#pragma omp simd
             for (size_t k = 0; k < K; k++) G[k] += s * xr[k];
         }
         if ((n0 / HB_LANES) % 32 == 31) { /* at most 256 factors in (1, 2] */
@@ -234,13 +213,6 @@ static int lg_one(const void *model, const double *x, double *lp, double *g) {
 
 static int lg_batch(const void *m, size_t n, size_t ld, const double *x, double *lp, double *g) {
     return hb_batch_by_lanes(m, ((const logistic *)m)->h.dim, lg_lanes, n, ld, x, lp, g);
-}
-
-void hb_logistic_set_kernel(void *impl, hb_logistic_kernel k) {
-    logistic *m = impl;
-    /* Our threads are the parallelism; OpenBLAS must not start its own in each call. */
-    if (k == HB_LOGISTIC_BLAS) openblas_set_num_threads(1);
-    m->kernel = k;
 }
 
 int hb_logistic_new(void **impl, size_t N, size_t K, const double *X, const double *y,
@@ -267,7 +239,6 @@ int hb_logistic_new(void **impl, size_t N, size_t K, const double *X, const doub
                   ? (hb_prior){HB_PRIOR_STUDENT_T, 0.0, opt->prior_scale, opt->prior_df}
                   : (hb_prior){HB_PRIOR_NORMAL, 0.0, opt->prior_scale, 0.0};
     m->icpt = (hb_prior){HB_PRIOR_NORMAL, 0.0, opt->intercept_scale, 0.0};
-    m->kernel = HB_LOGISTIC_BLOCKED;
     hb_mhead_init(&m->h, K + 1, K + 1);
     m->h.constrain = lg_constrain;
     hb_mhead_name(&m->h.coord[0], "alpha");

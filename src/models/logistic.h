@@ -1,5 +1,5 @@
-/* The built-in `logistic` model outside the config path: build it from arrays and choose its
- * batch kernel (for tests and benchmarks). */
+/* The built-in `logistic` model outside the config path: build it from arrays (for tests and
+ * benchmarks). */
 #ifndef HB_MODELS_LOGISTIC_H
 #define HB_MODELS_LOGISTIC_H
 
@@ -19,17 +19,9 @@ typedef struct hb_logistic_options {
     double intercept_scale;  /* > 0: intercept ~ normal(0, intercept_scale) */
 } hb_logistic_options;
 
-/* The batch kernel: blocked loops in C (the default, faster here), or OpenBLAS dgemm on
-   row chunks (single-threaded OpenBLAS). */
-typedef enum hb_logistic_kernel {
-    HB_LOGISTIC_BLOCKED = 0,
-    HB_LOGISTIC_BLAS = 1
-} hb_logistic_kernel;
-
 /* X is N x K row-major, y holds N values in {0, 1}; both are copied. The instance works
    with hb_builtin_logistic.vtable. */
 int hb_logistic_new(void **impl, size_t N, size_t K, const double *X, const double *y,
                     const hb_logistic_options *opt, hb_error *err);
-void hb_logistic_set_kernel(void *impl, hb_logistic_kernel k);
 
 #endif

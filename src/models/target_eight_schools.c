@@ -39,19 +39,22 @@ static HB_ALWAYS_INLINE void es_kernel(const eight_schools *m, size_t L, size_t 
                                        double *lp, double *g) {
     const size_t J = m->J;
     double lam[HB_LANES], tau[HB_LANES], gmu[HB_LANES], grz[HB_LANES];
-    for (size_t c = 0; c < L; c++) {
+    HB_LANES_FOR(c, L) {
         lam[c] = x[(J + 1) * ld + c];
         gmu[c] = 0.0;
         grz[c] = 0.0;
     }
     hb_lanes_exp(tau, lam, L);
-    for (size_t c = 0; c < L; c++) {
+    double t[HB_LANES], l[HB_LANES];
+    HB_LANES_FOR(c, L) t[c] = tau[c] * tau[c] / 25.0;
+    hb_lanes_log1p(l, t, L);
+    HB_LANES_FOR(c, L) {
         double mu = x[J * ld + c];
-        lp[c] = -mu * mu / 50.0 - log1p(tau[c] * tau[c] / 25.0) + lam[c];
+        lp[c] = -mu * mu / 50.0 - l[c] + lam[c];
     }
     for (size_t j = 0; j < J; j++) {
         double yj = m->y[j], w = m->inv_s2[j];
-        for (size_t c = 0; c < L; c++) {
+        HB_LANES_FOR(c, L) {
             double z = x[j * ld + c], r = yj - x[J * ld + c] - tau[c] * z;
             lp[c] += -0.5 * z * z - 0.5 * r * r * w;
             g[j * ld + c] = -z + tau[c] * r * w;
@@ -59,7 +62,7 @@ static HB_ALWAYS_INLINE void es_kernel(const eight_schools *m, size_t L, size_t 
             grz[c] += r * z * w;
         }
     }
-    for (size_t c = 0; c < L; c++) {
+    HB_LANES_FOR(c, L) {
         double t = tau[c];
         g[J * ld + c] = gmu[c] - x[J * ld + c] / 25.0;
         g[(J + 1) * ld + c] = t * (grz[c] - (2.0 * t / 25.0) / (1.0 + t * t / 25.0)) + 1.0;

@@ -42,7 +42,7 @@ static HB_ALWAYS_INLINE void garch_kernel(const garch *m, size_t L, size_t ld, c
     double e3[HB_LANES], e4[HB_LANES], l3[HB_LANES], l4[HB_LANES], t3[HB_LANES], t4[HB_LANES];
     double h[HB_LANES], logh[HB_LANES], dmu[HB_LANES], da0[HB_LANES], da1[HB_LANES], db1[HB_LANES];
     double gmu[HB_LANES], ga0[HB_LANES], ga1[HB_LANES], gb1[HB_LANES], acc[HB_LANES], oms[HB_LANES];
-    for (size_t c = 0; c < L; c++) {
+    HB_LANES_FOR(c, L) {
         mu[c] = x[c];
         t3[c] = -fabs(x[2 * ld + c]);
         t4[c] = -fabs(x[3 * ld + c]);
@@ -52,7 +52,7 @@ static HB_ALWAYS_INLINE void garch_kernel(const garch *m, size_t L, size_t ld, c
     hb_lanes_exp(e4, t4, L);
     hb_lanes_log1p(l3, e3, L);
     hb_lanes_log1p(l4, e4, L);
-    for (size_t c = 0; c < L; c++) {
+    HB_LANES_FOR(c, L) {
         double u3 = x[2 * ld + c], u4 = x[3 * ld + c];
         double i3 = 1.0 / (1.0 + e3[c]), i4 = 1.0 / (1.0 + e4[c]);
         a1[c] = u3 >= 0 ? i3 : e3[c] * i3;
@@ -61,8 +61,8 @@ static HB_ALWAYS_INLINE void garch_kernel(const garch *m, size_t L, size_t ld, c
         oms[c] = u4 >= 0 ? e4[c] * i4 : i4;
         b1[c] = om1[c] * s[c];
         /* log|J| = u2 + log a1 + 2 log(1 - a1) + log s + log(1 - s) */
-        double la1 = fmin(u3, 0.0) - l3[c], lom1 = -fmax(u3, 0.0) - l3[c];
-        double ls = fmin(u4, 0.0) - l4[c], loms = -fmax(u4, 0.0) - l4[c];
+        double la1 = (u3 < 0.0 ? u3 : 0.0) - l3[c], lom1 = -(u3 > 0.0 ? u3 : 0.0) - l3[c];
+        double ls = (u4 < 0.0 ? u4 : 0.0) - l4[c], loms = -(u4 > 0.0 ? u4 : 0.0) - l4[c];
         lp[c] = x[ld + c] + la1 + 2.0 * lom1 + ls + loms;
         h[c] = m->h1;
         dmu[c] = da0[c] = da1[c] = db1[c] = 0.0;
@@ -72,10 +72,10 @@ static HB_ALWAYS_INLINE void garch_kernel(const garch *m, size_t L, size_t ld, c
         ga0[c] = ga1[c] = gb1[c] = 0.0;
     }
     double log_h1 = log(m->h1);
-    for (size_t c = 0; c < L; c++) acc[c] -= 0.5 * log_h1;
+    HB_LANES_FOR(c, L) acc[c] -= 0.5 * log_h1;
     for (size_t t = 1; t < m->T; t++) {
         double yp = m->y[t - 1], yt = m->y[t];
-        for (size_t c = 0; c < L; c++) {
+        HB_LANES_FOR(c, L) {
             double ep = yp - mu[c], ep2 = ep * ep, hp = h[c];
             double hn = a0[c] + a1[c] * ep2 + b1[c] * hp;
             dmu[c] = -2.0 * a1[c] * ep + b1[c] * dmu[c];
@@ -92,9 +92,9 @@ static HB_ALWAYS_INLINE void garch_kernel(const garch *m, size_t L, size_t ld, c
             gb1[c] += ct * db1[c];
         }
         hb_lanes_log(logh, h, L);
-        for (size_t c = 0; c < L; c++) acc[c] -= 0.5 * logh[c];
+        HB_LANES_FOR(c, L) acc[c] -= 0.5 * logh[c];
     }
-    for (size_t c = 0; c < L; c++) {
+    HB_LANES_FOR(c, L) {
         double aa = a1[c] * om1[c], sos = s[c] * oms[c];
         lp[c] += acc[c];
         g[c] = gmu[c];

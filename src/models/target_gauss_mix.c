@@ -46,10 +46,10 @@ static HB_ALWAYS_INLINE void gm_kernel(const gauss_mix *m, size_t L, size_t ld, 
     hb_lanes_exp(d12, x + ld, L);
     hb_lanes_exp(s1, x + 2 * ld, L);
     hb_lanes_exp(s2, x + 3 * ld, L);
-    for (size_t c = 0; c < L; c++) t[c] = -fabs(x[4 * ld + c]);
+    HB_LANES_FOR(c, L) t[c] = -fabs(x[4 * ld + c]);
     hb_lanes_exp(e4, t, L);
     hb_lanes_log1p(l4, e4, L);
-    for (size_t c = 0; c < L; c++) {
+    HB_LANES_FOR(c, L) {
         double u4 = x[4 * ld + c], i4 = 1.0 / (1.0 + e4[c]);
         mu1[c] = x[c];
         mu2[c] = mu1[c] + d12[c];
@@ -57,7 +57,7 @@ static HB_ALWAYS_INLINE void gm_kernel(const gauss_mix *m, size_t L, size_t ld, 
         is2[c] = 1.0 / s2[c];
         th[c] = u4 >= 0 ? i4 : e4[c] * i4;
         omth[c] = u4 >= 0 ? e4[c] * i4 : i4;
-        double lth = fmin(u4, 0.0) - l4[c], lomth = -fmax(u4, 0.0) - l4[c];
+        double lth = (u4 < 0.0 ? u4 : 0.0) - l4[c], lomth = -(u4 > 0.0 ? u4 : 0.0) - l4[c];
         /* constant parts of the two log components */
         c1[c] = lth - x[2 * ld + c];
         c2[c] = lomth - x[3 * ld + c];
@@ -72,16 +72,16 @@ static HB_ALWAYS_INLINE void gm_kernel(const gauss_mix *m, size_t L, size_t ld, 
         for (size_t n = n0; n < n1; n++) {
             double yn = m->y[n];
             double a1[HB_LANES], a2[HB_LANES], dl[HB_LANES];
-            for (size_t c = 0; c < L; c++) {
+            HB_LANES_FOR(c, L) {
                 a1[c] = (yn - mu1[c]) * is1[c];
                 a2[c] = (yn - mu2[c]) * is2[c];
                 double l1 = c1[c] - 0.5 * a1[c] * a1[c], l2 = c2[c] - 0.5 * a2[c] * a2[c];
                 dl[c] = l1 - l2;
-                acc[c] += fmax(l1, l2);
+                acc[c] += (l1 > l2 ? l1 : l2);
                 t[c] = -fabs(dl[c]);
             }
             hb_lanes_exp(e, t, L);
-            for (size_t c = 0; c < L; c++) {
+            HB_LANES_FOR(c, L) {
                 double op = 1.0 + e[c], ip = 1.0 / op;
                 double w1 = dl[c] >= 0 ? ip : e[c] * ip, w2 = dl[c] >= 0 ? e[c] * ip : ip;
                 prod[c] *= op;
@@ -93,13 +93,13 @@ static HB_ALWAYS_INLINE void gm_kernel(const gauss_mix *m, size_t L, size_t ld, 
             }
         }
         hb_lanes_log(lg, prod, L);
-        for (size_t c = 0; c < L; c++) {
+        HB_LANES_FOR(c, L) {
             acc[c] += lg[c];
             prod[c] = 1.0;
         }
     }
     const double N = (double)m->N;
-    for (size_t c = 0; c < L; c++) {
+    HB_LANES_FOR(c, L) {
         double sw2 = N - sw1[c];
         double gmu1 = sw1a[c] * is1[c] - mu1[c] / 4.0, gmu2 = sw2a[c] * is2[c] - mu2[c] / 4.0;
         double gs1 = (sw1aa[c] - sw1[c]) * is1[c] - s1[c] / 4.0;

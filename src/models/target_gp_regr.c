@@ -43,80 +43,73 @@ static HB_ALWAYS_INLINE void gp_kernel(const gp_regr *m, size_t L, size_t ld, co
     hb_lanes_exp(rho, x, L);
     hb_lanes_exp(al, x + ld, L);
     hb_lanes_exp(sg, x + 2 * ld, L);
-    for (size_t c = 0; c < L; c++) ir2[c] = -0.5 / (rho[c] * rho[c]);
+    HB_LANES_FOR(c, L) ir2[c] = -0.5 / (rho[c] * rho[c]);
     /* E and S = alpha^2 E + sigma I (S goes into C, then is factored in place). */
     for (size_t i = 0; i < N; i++) {
-        for (size_t c = 0; c < L; c++) E[(i * N + i) * L + c] = 1.0;
+        HB_LANES_FOR(c, L) E[(i * N + i) * L + c] = 1.0;
         for (size_t j = 0; j < i; j++) {
             double d2 = m->dx2[i * N + j];
-            for (size_t c = 0; c < L; c++) t[c] = d2 * ir2[c];
+            HB_LANES_FOR(c, L) t[c] = d2 * ir2[c];
             hb_lanes_exp(E + (i * N + j) * L, t, L);
             memcpy(E + (j * N + i) * L, E + (i * N + j) * L, L * sizeof *E);
         }
     }
-    for (size_t k = 0; k < NN; k++)
-        for (size_t c = 0; c < L; c++) C[k * L + c] = al[c] * al[c] * E[k * L + c];
-    for (size_t i = 0; i < N; i++)
-        for (size_t c = 0; c < L; c++) C[(i * N + i) * L + c] += sg[c];
+    for (size_t k = 0; k < NN; k++) HB_LANES_FOR(c, L) C[k * L + c] = al[c] * al[c] * E[k * L + c];
+    for (size_t i = 0; i < N; i++) HB_LANES_FOR(c, L) C[(i * N + i) * L + c] += sg[c];
     /* Cholesky, lower triangle of C. */
     for (size_t j = 0; j < N; j++) {
         double *cjj = C + (j * N + j) * L;
-        for (size_t k = 0; k < j; k++)
-            for (size_t c = 0; c < L; c++) {
+        for (size_t k = 0; k < j; k++) HB_LANES_FOR(c, L) {
                 double l = C[(j * N + k) * L + c];
                 cjj[c] -= l * l;
             }
-        for (size_t c = 0; c < L; c++) cjj[c] = sqrt(cjj[c]);
+        HB_LANES_FOR(c, L) cjj[c] = sqrt(cjj[c]);
         for (size_t i = j + 1; i < N; i++) {
             double *cij = C + (i * N + j) * L;
-            for (size_t k = 0; k < j; k++)
-                for (size_t c = 0; c < L; c++)
-                    cij[c] -= C[(i * N + k) * L + c] * C[(j * N + k) * L + c];
-            for (size_t c = 0; c < L; c++) cij[c] /= cjj[c];
+            for (size_t k = 0; k < j; k++) HB_LANES_FOR(c, L)
+            cij[c] -= C[(i * N + k) * L + c] * C[(j * N + k) * L + c];
+            HB_LANES_FOR(c, L) cij[c] /= cjj[c];
         }
     }
-    for (size_t c = 0; c < L; c++) logdet[c] = 0.0;
+    HB_LANES_FOR(c, L) logdet[c] = 0.0;
     for (size_t j = 0; j < N; j++) {
         hb_lanes_log(ldg + j * L, C + (j * N + j) * L, L);
-        for (size_t c = 0; c < L; c++) logdet[c] += 2.0 * ldg[j * L + c];
+        HB_LANES_FOR(c, L) logdet[c] += 2.0 * ldg[j * L + c];
     }
     /* v = S^-1 y: forward then backward substitution. */
     for (size_t i = 0; i < N; i++) {
-        for (size_t c = 0; c < L; c++) t[c] = m->y[i];
+        HB_LANES_FOR(c, L) t[c] = m->y[i];
         for (size_t k = 0; k < i; k++)
-            for (size_t c = 0; c < L; c++) t[c] -= C[(i * N + k) * L + c] * v[k * L + c];
-        for (size_t c = 0; c < L; c++) v[i * L + c] = t[c] / C[(i * N + i) * L + c];
+            HB_LANES_FOR(c, L) t[c] -= C[(i * N + k) * L + c] * v[k * L + c];
+        HB_LANES_FOR(c, L) v[i * L + c] = t[c] / C[(i * N + i) * L + c];
     }
     for (size_t i = N; i-- > 0;) {
-        for (size_t c = 0; c < L; c++) t[c] = v[i * L + c];
+        HB_LANES_FOR(c, L) t[c] = v[i * L + c];
         for (size_t k = i + 1; k < N; k++)
-            for (size_t c = 0; c < L; c++) t[c] -= C[(k * N + i) * L + c] * v[k * L + c];
-        for (size_t c = 0; c < L; c++) v[i * L + c] = t[c] / C[(i * N + i) * L + c];
+            HB_LANES_FOR(c, L) t[c] -= C[(k * N + i) * L + c] * v[k * L + c];
+        HB_LANES_FOR(c, L) v[i * L + c] = t[c] / C[(i * N + i) * L + c];
     }
     /* Li = L^-1 (lower triangular). */
     for (size_t j = 0; j < N; j++) {
-        for (size_t c = 0; c < L; c++) Li[(j * N + j) * L + c] = 1.0 / C[(j * N + j) * L + c];
+        HB_LANES_FOR(c, L) Li[(j * N + j) * L + c] = 1.0 / C[(j * N + j) * L + c];
         for (size_t i = j + 1; i < N; i++) {
-            for (size_t c = 0; c < L; c++) t[c] = 0.0;
-            for (size_t k = j; k < i; k++)
-                for (size_t c = 0; c < L; c++)
-                    t[c] += C[(i * N + k) * L + c] * Li[(k * N + j) * L + c];
-            for (size_t c = 0; c < L; c++) Li[(i * N + j) * L + c] = -t[c] / C[(i * N + i) * L + c];
+            HB_LANES_FOR(c, L) t[c] = 0.0;
+            for (size_t k = j; k < i; k++) HB_LANES_FOR(c, L)
+            t[c] += C[(i * N + k) * L + c] * Li[(k * N + j) * L + c];
+            HB_LANES_FOR(c, L) Li[(i * N + j) * L + c] = -t[c] / C[(i * N + i) * L + c];
         }
     }
-    for (size_t c = 0; c < L; c++) grho[c] = gal[c] = gsg[c] = yv[c] = 0.0;
-    for (size_t i = 0; i < N; i++)
-        for (size_t c = 0; c < L; c++) yv[c] += m->y[i] * v[i * L + c];
+    HB_LANES_FOR(c, L) grho[c] = gal[c] = gsg[c] = yv[c] = 0.0;
+    for (size_t i = 0; i < N; i++) HB_LANES_FOR(c, L) yv[c] += m->y[i] * v[i * L + c];
     /* W = v v^T - S^-1 with S^-1 = Li^T Li; d loglik/dt = 1/2 sum_ij W_ij dS_ij/dt, summed
        over i >= j with the off-diagonal pairs counted twice. */
     for (size_t i = 0; i < N; i++)
         for (size_t j = 0; j <= i; j++) {
             double d2 = m->dx2[i * N + j], w2 = i == j ? 0.5 : 1.0;
-            for (size_t c = 0; c < L; c++) t[c] = 0.0;
-            for (size_t k = i; k < N; k++)
-                for (size_t c = 0; c < L; c++)
-                    t[c] += Li[(k * N + i) * L + c] * Li[(k * N + j) * L + c];
-            for (size_t c = 0; c < L; c++) {
+            HB_LANES_FOR(c, L) t[c] = 0.0;
+            for (size_t k = i; k < N; k++) HB_LANES_FOR(c, L)
+            t[c] += Li[(k * N + i) * L + c] * Li[(k * N + j) * L + c];
+            HB_LANES_FOR(c, L) {
                 double w = (v[i * L + c] * v[j * L + c] - t[c]) * w2;
                 double e = E[(i * N + j) * L + c];
                 grho[c] += w * e * d2;
@@ -124,7 +117,7 @@ static HB_ALWAYS_INLINE void gp_kernel(const gp_regr *m, size_t L, size_t ld, co
                 if (i == j) gsg[c] += w;
             }
         }
-    for (size_t c = 0; c < L; c++) {
+    HB_LANES_FOR(c, L) {
         double r = rho[c], a = al[c], s = sg[c];
         /* grho holds sum W E d2 (half-sum over pairs), times alpha^2/rho^3 */
         double dl_rho = grho[c] * a * a / (r * r * r), dl_al = 2.0 * a * gal[c], dl_sg = gsg[c];

@@ -109,7 +109,7 @@ static HB_ALWAYS_INLINE void linreg_kernel(const linreg *r, size_t L, size_t ld,
     const double n = r->n;
     double lam[HB_LANES], s[HB_LANES], inv2[HB_LANES], d[HB_LANES], ss[HB_LANES], m2l[HB_LANES];
     double w[LINREG_MAX_P * HB_LANES];
-    for (size_t c = 0; c < L; c++) {
+    HB_LANES_FOR(c, L) {
         lam[c] = x[p * ld + c];
         m2l[c] = -2.0 * lam[c];
         d[c] = r->ybar;
@@ -117,19 +117,18 @@ static HB_ALWAYS_INLINE void linreg_kernel(const linreg *r, size_t L, size_t ld,
     }
     hb_lanes_exp(s, lam, L);
     hb_lanes_exp(inv2, m2l, L); /* 1/sigma^2 */
-    for (size_t i = 0; i < p; i++)
-        for (size_t c = 0; c < L; c++) d[c] -= r->m[i] * x[i * ld + c];
+    for (size_t i = 0; i < p; i++) HB_LANES_FOR(c, L) d[c] -= r->m[i] * x[i * ld + c];
     /* w = z - R beta */
     for (size_t i = 0; i < p; i++) {
         double *wi = w + i * L;
-        for (size_t c = 0; c < L; c++) wi[c] = r->z[i];
+        HB_LANES_FOR(c, L) wi[c] = r->z[i];
         for (size_t j = i; j < p; j++) {
             double rij = r->R[i * p + j];
-            for (size_t c = 0; c < L; c++) wi[c] -= rij * x[j * ld + c];
+            HB_LANES_FOR(c, L) wi[c] -= rij * x[j * ld + c];
         }
-        for (size_t c = 0; c < L; c++) ss[c] += wi[c] * wi[c];
+        HB_LANES_FOR(c, L) ss[c] += wi[c] * wi[c];
     }
-    for (size_t c = 0; c < L; c++) {
+    HB_LANES_FOR(c, L) {
         ss[c] += n * d[c] * d[c];
         lp[c] = -n * lam[c] - 0.5 * ss[c] * inv2[c] + lam[c];
         g[p * ld + c] = -n + ss[c] * inv2[c] + 1.0;
@@ -137,25 +136,15 @@ static HB_ALWAYS_INLINE void linreg_kernel(const linreg *r, size_t L, size_t ld,
     /* X^T r = R^T w + m n d, then / sigma^2 */
     for (size_t j = 0; j < p; j++) {
         double mn = r->m[j] * n, *gj = g + j * ld;
-        for (size_t c = 0; c < L; c++) gj[c] = mn * d[c];
+        HB_LANES_FOR(c, L) gj[c] = mn * d[c];
         for (size_t i = 0; i <= j; i++) {
             double rij = r->R[i * p + j];
-            for (size_t c = 0; c < L; c++) gj[c] += rij * w[i * L + c];
+            HB_LANES_FOR(c, L) gj[c] += rij * w[i * L + c];
         }
-        for (size_t c = 0; c < L; c++) gj[c] *= inv2[c];
-        if (r->coef[j].kind != HB_PRIOR_FLAT)
-            for (size_t c = 0; c < L; c++) {
-                double dp;
-                lp[c] += hb_prior_lp(&r->coef[j], x[j * ld + c], &dp);
-                gj[c] += dp;
-            }
+        HB_LANES_FOR(c, L) gj[c] *= inv2[c];
+        hb_prior_lanes(&r->coef[j], L, x + j * ld, NULL, lp, gj);
     }
-    if (r->sigma.kind != HB_PRIOR_FLAT)
-        for (size_t c = 0; c < L; c++) {
-            double dp;
-            lp[c] += hb_prior_lp(&r->sigma, s[c], &dp);
-            g[p * ld + c] += dp * s[c];
-        }
+    hb_prior_lanes(&r->sigma, L, s, s, lp, g + p * ld);
 }
 
 HB_LANE_MODEL_ENTRIES(linreg, linreg_kernel)

@@ -16,11 +16,16 @@ void hb_model_eval_lanes(const hb_model *m, const double *x, double *lp, double 
     const size_t d = m->dim;
     if (m->vt->logp_grad_batch) {
         int rc = m->vt->logp_grad_batch(m->impl, HB_LANES, HB_LANES, x, lp, g);
-        for (int c = 0; c < HB_LANES; c++) {
-            int ok = rc == 0 && isfinite(lp[c]);
-            for (size_t i = 0; ok && i < d; i++) ok = isfinite(g[i * HB_LANES + (size_t)c]);
-            if (!ok) invalidate(d, lp, g, c);
+        /* g * 0 is 0 for finite g and NaN for inf or NaN: one vectorised pass finds the lanes
+           with a non-finite gradient. */
+        double bad[HB_LANES] = {0};
+        for (size_t i = 0; i < d; i++) {
+            const double *gi = g + i * HB_LANES;
+#pragma omp simd
+            for (int c = 0; c < HB_LANES; c++) bad[c] += gi[c] * 0.0;
         }
+        for (int c = 0; c < HB_LANES; c++)
+            if (!(rc == 0 && isfinite(lp[c]) && bad[c] == 0.0)) invalidate(d, lp, g, c);
         return;
     }
     /* Fallback: gather one chain into ws[0..d), gradient into ws[d..2d), scatter back. */

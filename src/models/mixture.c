@@ -36,53 +36,69 @@ static const char *mixture_coord_name(const void *p, size_t i) {
     return ((const mixture *)p)->names[i];
 }
 
-/* Log-sum-exp over components done online, one component at a time, so no per-component
-   scratch is needed: with t_k the log of component k's term, keep M = max t so far,
-   S = sum exp(t - M), A = sum exp(t - M) loc/scale^2, B = sum exp(t - M) / scale^2, and
-   rescale by exp(M_old - M_new) when the maximum grows. Then log p = M + log S and
-   d log p / dx_i = (A - x_i B) / S. Chains go in chunks of HB_LANES through SLEEF's vector
-   exp/log on full registers, so a chain's result is independent of its batch position. */
+/* Log-sum-exp over components in two passes over chunks of components: with t_k the log of
+   component k's term, M = max_k t_k, e_k = exp(t_k - M), S = sum e_k, A = sum e_k loc_k
+   prec_k, B = sum e_k prec_k; then log p = M + log S and d log p / dx_i = (A - x_i B) / S.
+   Components are taken MIX_CHUNK at a time (one exp per component; across chunks the sums
+   are rescaled by exp(M_old - M_new), one extra exp per chunk). Chains go in chunks of
+   HB_LANES through SLEEF's vector exp/log on full registers, so a chain's result is
+   independent of its batch position. */
+enum { MIX_CHUNK = 16 };
+
 static int mixture_batch(const void *p, size_t n, size_t ld, const double *x, double *lp,
                          double *grad) {
+    enum { L = HB_LANES };
     const mixture *m = p;
-    for (size_t c0 = 0; c0 < n; c0 += HB_LANES) {
-        size_t w = n - c0 < HB_LANES ? n - c0 : HB_LANES;
-        /* Set by component 0 (m->k >= 1); zeroed only to keep the compiler sure of it. */
-        double mx[HB_LANES] = {0}, s[HB_LANES] = {0}, a[HB_LANES] = {0}, b[HB_LANES] = {0};
-        double t[HB_LANES], u[HB_LANES], f[HB_LANES], e[HB_LANES];
-        for (size_t k = 0; k < m->k; k++) {
-            const double loc = m->loc[k], prec = m->prec[k];
-            double r2[HB_LANES] = {0};
-            for (size_t i = 0; i < m->d; i++) {
-                const double *xi = x + i * ld + c0;
+    for (size_t c0 = 0; c0 < n; c0 += L) {
+        size_t w = n - c0 < L ? n - c0 : L;
+        double xs[L] = {0}, mx[L], s[L] = {0}, a[L] = {0}, b[L] = {0}, f[L], u[L];
+        double t[MIX_CHUNK][L];
+        for (int c = 0; c < L; c++) mx[c] = -INFINITY;
+        for (size_t k0 = 0; k0 < m->k; k0 += MIX_CHUNK) {
+            size_t nk = m->k - k0 < MIX_CHUNK ? m->k - k0 : MIX_CHUNK;
+            double cm[L];
+            for (int c = 0; c < L; c++) cm[c] = mx[c];
+            for (size_t k = 0; k < nk; k++) {
+                const double loc = m->loc[k0 + k], prec = m->prec[k0 + k];
+                double r2[L] = {0};
+                for (size_t i = 0; i < m->d; i++) {
+                    const double *xi = x + i * ld + c0;
+                    if (w == L) {
 #pragma omp simd
-                for (size_t c = 0; c < w; c++) {
-                    double z = xi[c] - loc;
-                    r2[c] += z * z;
+                        for (int c = 0; c < L; c++) r2[c] += (xi[c] - loc) * (xi[c] - loc);
+                    } else {
+                        for (size_t c = 0; c < w; c++) xs[c] = xi[c];
+#pragma omp simd
+                        for (int c = 0; c < L; c++) r2[c] += (xs[c] - loc) * (xs[c] - loc);
+                    }
+                }
+#pragma omp simd
+                for (int c = 0; c < L; c++) {
+                    t[k][c] = m->lconst[k0 + k] - 0.5 * prec * r2[c];
+                    cm[c] = t[k][c] > cm[c] ? t[k][c] : cm[c];
                 }
             }
-            for (int c = 0; c < HB_LANES; c++) t[c] = m->lconst[k] - 0.5 * prec * r2[c];
-            if (k == 0) {
-                for (int c = 0; c < HB_LANES; c++) {
-                    mx[c] = t[c];
-                    s[c] = 1.0;
-                    a[c] = loc * prec;
-                    b[c] = prec;
+            if (k0 > 0) {
+                /* rescale the sums of earlier chunks to the new maximum */
+                for (int c = 0; c < L; c++) u[c] = mx[c] - cm[c];
+                hb_vexp(f, u);
+                for (int c = 0; c < L; c++) {
+                    s[c] *= f[c];
+                    a[c] *= f[c];
+                    b[c] *= f[c];
                 }
-                continue;
             }
-            for (int c = 0; c < HB_LANES; c++) {
-                double mnew = t[c] > mx[c] ? t[c] : mx[c];
-                u[c] = mx[c] - mnew;
-                t[c] -= mnew;
-                mx[c] = mnew;
-            }
-            hb_vexp(f, u);
-            hb_vexp(e, t);
-            for (int c = 0; c < HB_LANES; c++) {
-                s[c] = s[c] * f[c] + e[c];
-                a[c] = a[c] * f[c] + e[c] * (loc * prec);
-                b[c] = b[c] * f[c] + e[c] * prec;
+            for (int c = 0; c < L; c++) mx[c] = cm[c];
+            for (size_t k = 0; k < nk; k++) {
+                const double lp_k = m->loc[k0 + k] * m->prec[k0 + k], pk = m->prec[k0 + k];
+                for (int c = 0; c < L; c++) u[c] = t[k][c] - mx[c];
+                hb_vexp(f, u);
+#pragma omp simd
+                for (int c = 0; c < L; c++) {
+                    s[c] += f[c];
+                    a[c] += f[c] * lp_k;
+                    b[c] += f[c] * pk;
+                }
             }
         }
         hb_vlog(u, s);

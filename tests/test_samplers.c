@@ -229,6 +229,33 @@ static void test_plugin_runs(void) {
     free(out);
 }
 
+/* A real run file (not just the writer's test pattern) opens unchanged in h5py, xarray
+   (h5netcdf and netcdf4 engines) and netCDF4, with every axis a dimension. */
+static void test_run_file_opens_in_python(void) {
+    char *out = run_config("py", "mala", "name = gaussian\ndim = 3", 24, 50, 30);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+    char *log = NULL;
+    int rc = hbt_sh(&log, "%s %s/tests/py/check_arviz.py %s", hbt_env("HB_PYTHON"),
+                    hbt_env("HB_SOURCE_DIR"), out);
+    if (rc != 0) fprintf(stderr, "  check_arviz.py: %s\n", log ? log : "");
+    CU_ASSERT_EQUAL(rc, 0);
+    free(log);
+    free(out);
+}
+
+/* output = none samples and writes nothing. */
+static void test_output_none(void) {
+    char *cfg = hbt_write_file("none.ini", "[run]\nseed = 1\nchains = 16\nwarmup = 20\ndraws = 10\n"
+                                           "output = none\n[model]\nname = gaussian\n"
+                                           "[sampler]\nalgorithm = mala\n");
+    char *log = NULL;
+    int rc = hbt_sh(&log, "cd %s && %s run %s --quiet && test ! -e none", hbt_tmpdir(),
+                    hbt_env("HB_BIN"), cfg);
+    CU_ASSERT_EQUAL(rc, 0);
+    free(log);
+    free(cfg);
+}
+
 int main(void) {
     static const hbt_case cases[] = {
         {"mala on a correlated 10-d gaussian", test_mala_gaussian},
@@ -238,6 +265,8 @@ int main(void) {
         {"rwmh on the 1-d mixture", test_rwmh_mixture},
         {"ula on the 1-d mixture (within O(h) bias)", test_ula_mixture},
         {"a plugin model samples", test_plugin_runs},
+        {"a run file opens in h5py, xarray and netCDF4", test_run_file_opens_in_python},
+        {"output = none writes nothing", test_output_none},
     };
     return hbt_run_suite("samplers", cases, sizeof cases / sizeof *cases);
 }

@@ -140,7 +140,8 @@ int hb_diag_ess_view(const hb_diag_fft *fft, const hb_diag_view *v, hb_diag_map 
                         mx = y > mx ? y : mx;
                         bad |= !isfinite(y);
                     }
-                    double m = hb_diag_sum(buf, len) / (double)len;
+                    /* a constant series has its value as mean, exactly */
+                    double m = mx == mn ? mn : hb_diag_sum(buf, len) / (double)len;
                     means[j] = m;
                     lo = mn < lo ? mn : lo;
                     hi = mx > hi ? mx : hi;
@@ -252,23 +253,32 @@ done:
     return rc;
 }
 
-/* Mean, sample variance and range of one series (two-pass); *bad set on a non-finite value. */
+/* Mean, sample variance and range of one series (two-pass); *bad set on a non-finite value.
+   A constant series gets its value as mean and variance 0 exactly (as R's long-double column
+   means give), so constant chains yield W = 0 and R-hat = Inf as in posterior. */
 static void series_moments(const double *s, size_t len, double *mean, double *var, double *lo,
                            double *hi, int *bad) {
+    double mn = INFINITY, mx = -INFINITY;
+    for (size_t t = 0; t < len; t++) {
+        mn = s[t] < mn ? s[t] : mn;
+        mx = s[t] > mx ? s[t] : mx;
+    }
+    *lo = mn < *lo ? mn : *lo;
+    *hi = mx > *hi ? mx : *hi;
+    if (mn == mx) {
+        *bad |= !isfinite(mn);
+        *mean = mn;
+        *var = len < 2 ? NAN : 0.0;
+        return;
+    }
     double m = hb_diag_sum(s, len) / (double)len;
-    double a0 = 0, a1 = 0, mn = *lo, mx = *hi;
+    double a0 = 0, a1 = 0;
     size_t t = 0;
     for (; t + 2 <= len; t += 2) {
         a0 += (s[t] - m) * (s[t] - m);
         a1 += (s[t + 1] - m) * (s[t + 1] - m);
     }
     for (; t < len; t++) a0 += (s[t] - m) * (s[t] - m);
-    for (t = 0; t < len; t++) {
-        mn = s[t] < mn ? s[t] : mn;
-        mx = s[t] > mx ? s[t] : mx;
-    }
-    *lo = mn;
-    *hi = mx;
     *bad |= !isfinite(m) || !isfinite(a0 + a1);
     *mean = m;
     *var = len < 2 ? NAN : (a0 + a1) / (double)(len - 1);

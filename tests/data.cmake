@@ -5,3 +5,5 @@ hb_add_test(test_logistic test_logistic.c LABELS data)
 # The tests read check_points.json / write fixtures with cJSON directly.
 target_link_libraries(test_data PRIVATE PkgConfig::CJSON)
 target_link_libraries(test_targets PRIVATE PkgConfig::CJSON)
+# End to end: `heartbeat run` (MALA) on the reference targets, compared with reference.json.
+hb_add_test(test_targets_mala test_targets_mala.c LABELS data targets slow TIMEOUT 600)

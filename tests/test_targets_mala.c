@@ -1,0 +1,104 @@
+/* Reference targets sampled end to end: `heartbeat run` with MALA, then the run compared
+ * with reference.json (hb_validate_run, the work of `heartbeat validate`): every compared
+ * coordinate's mean within 4 standard errors of the reference, b^2 < 0.01 per block.
+ * Only targets a diagonal-metric MALA can sample in seconds are here; see MALA_OUT below. */
+#define _GNU_SOURCE
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hbtest.h"
+#include "io/h5in.h"
+#include "io/reference.h"
+
+/* Left out, with the reason (a sampler limitation, not a model one: their log densities
+   and gradients are checked in test_targets):
+   - kilpisjarvi_mod-kilpisjarvi, kidiq-kidscore_interaction, diamonds-diamonds: posterior
+     condition numbers 2e5..1e7 after diagonal scaling; MALA with a diagonal metric needs
+     ~1e5+ iterations. They need a dense metric or NUTS.
+   - low_dim_gauss_mix-low_dim_gauss_mix: from overdispersed inits a few chains in a hundred
+     settle where both components coincide (mu[1] = mu[2], sigma ~ 2.9, a saddle of the
+     likelihood) and MALA, with a step adapted to the main mode, leaves it only after very
+     many iterations. */
+
+static void run_and_validate(const char *target, long chains, long warmup, long draws,
+                             double init_radius) {
+    const char *shared = hbt_env("HB_SHARED_DIR");
+    char *cfg_text, *out_path, *ref_path;
+    if (asprintf(&out_path, "%s/%s.h5", hbt_tmpdir(), target) < 0 ||
+        asprintf(&ref_path, "%s/targets/%s/reference.json", shared, target) < 0 ||
+        asprintf(&cfg_text,
+                 "[run]\nseed = 20261122\nchains = %ld\nwarmup = %ld\ndraws = %ld\n"
+                 "init_radius = %g\noutput = %s\n\n[model]\nname = %s\n"
+                 "data = %s/targets/%s/data.json\n\n[sampler]\nalgorithm = mala\n",
+                 chains, warmup, draws, init_radius, out_path, target, shared, target) < 0)
+        exit(1);
+    char cfg_name[300];
+    snprintf(cfg_name, sizeof cfg_name, "%s.ini", target);
+    char *cfg = hbt_write_file(cfg_name, cfg_text);
+    char *log = NULL;
+    int st = hbt_sh(&log, "%s run %s --quiet", hbt_env("HB_BIN"), cfg);
+    if (st != 0) fprintf(stderr, "  %s: heartbeat run exited %d:\n%s\n", target, st, log);
+    CU_ASSERT_FATAL(st == 0);
+
+    hb_error err;
+    hb_error_clear(&err);
+    hb_reference *ref = NULL;
+    hb_h5in *f = NULL;
+    hb_validation v;
+    CU_ASSERT_FATAL(hb_reference_load(&ref, ref_path, &err) == HB_OK);
+    CU_ASSERT_FATAL(hb_h5in_open(&f, out_path, &err) == HB_OK);
+    int rc = hb_validate_run(f, ref, &v, &err);
+    if (rc) fprintf(stderr, "  %s: %s\n", target, err.msg);
+    CU_ASSERT_FATAL(rc == HB_OK);
+    CU_ASSERT(v.n_draws == (size_t)draws && v.n_chains == (size_t)chains);
+    for (size_t b = 0; b < v.n_blocks; b++) {
+        const hb_vblock *vb = &v.blocks[b];
+        printf("\n    %s %s: b2 = %.2e, max |z| = %.2f (%s)", target, vb->rb->block, vb->b2,
+               vb->max_abs_z, vb->rows[vb->worst].ref->name);
+        for (size_t j = 0; j < vb->rb->n; j++) {
+            const hb_vrow *r = &vb->rows[j];
+            HBT_ASSERT_Z(r->ref->name, r->mean, r->ref->mean, r->se, 4.0);
+        }
+        if (!(vb->b2 < 0.01)) fprintf(stderr, "  %s: b2 = %g\n", vb->rb->block, vb->b2);
+        CU_ASSERT(vb->b2 < 0.01);
+    }
+    hb_validation_free(&v);
+    hb_h5in_close(f);
+    hb_reference_free(ref);
+    free(log);
+    free(cfg);
+    free(cfg_text);
+    free(out_path);
+    free(ref_path);
+}
+
+/* init_radius 0.5, not Stan's 2: from the edge of [-2, 2]^d some chains start where the
+   gradient is so steep that MALA, with one step size adapted to the bulk over all chains,
+   never accepts a move (seen on arK, garch, gp_regr with 128..256 chains; a sampler issue).
+   The reference itself carries Monte Carlo error: its theta_trans[1] mean (0.2903) is 2.6
+   of its standard errors from the exact 0.3167 (quadrature over mu, tau), which is why z
+   uses sqrt(mcse^2 + ref_sd^2 / 10000). */
+static void t_eight_schools(void) {
+    run_and_validate("eight_schools-eight_schools_noncentered", 128, 1000, 1000, 0.5);
+}
+static void t_arK(void) {
+    run_and_validate("arK-arK", 128, 1000, 1000, 0.5);
+}
+static void t_garch(void) {
+    run_and_validate("garch-garch11", 128, 1000, 1000, 0.5);
+}
+static void t_gp_regr(void) {
+    run_and_validate("gp_pois_regr-gp_regr", 128, 1000, 1000, 0.5);
+}
+
+int main(void) {
+    static const hbt_case cases[] = {
+        {"eight_schools-eight_schools_noncentered: MALA vs reference", t_eight_schools},
+        {"arK-arK: MALA vs reference", t_arK},
+        {"garch-garch11: MALA vs reference", t_garch},
+        {"gp_pois_regr-gp_regr: MALA vs reference", t_gp_regr},
+    };
+    return hbt_run_suite("targets_mala", cases, sizeof cases / sizeof *cases);
+}

@@ -12,6 +12,7 @@ static void usage(FILE *f) {
             "  heartbeat summary RUN.h5 [--format table|csv|json] [--vars NAME,...]\n"
             "  heartbeat models                  list built-in models and their options\n"
             "  heartbeat check-grad CONFIG.ini   finite-difference check of the model's gradient\n"
+            "  heartbeat validate RUN.h5 REFERENCE.json   compare a run with reference moments\n"
             "  heartbeat --version | --help\n"
             "\n"
             "Run under MPI with: mpirun -n RANKS heartbeat run CONFIG.ini (OMP_NUM_THREADS sets\n"
@@ -38,6 +39,7 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "summary") == 0) return hb_cli_summary(argc - 1, argv + 1);
     if (strcmp(cmd, "models") == 0) return hb_cli_models(argc - 1, argv + 1);
     if (strcmp(cmd, "check-grad") == 0) return hb_cli_check_grad(argc - 1, argv + 1);
+    if (strcmp(cmd, "validate") == 0) return hb_cli_validate(argc - 1, argv + 1);
     fprintf(stderr, "heartbeat: unknown command '%s'\n", cmd);
     usage(stderr);
     return HB_ERR_USAGE;

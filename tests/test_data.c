@@ -258,6 +258,45 @@ static void t_targets_load(void) {
     }
 }
 
+/* Through the program: `heartbeat run` on broken data exits 3 and says what is wrong; a
+   data-driven model without `data` is a config error (exit 2). */
+static void t_cli_exit_codes(void) {
+    struct {
+        const char *file, *model, *want;
+        int status;
+    } cases[] = {
+        {"nan_value.json", "eight_schools-eight_schools_noncentered", "y[2] is NaN", 3},
+        {"wrong_length.json", "eight_schools-eight_schools_noncentered", "found length 3", 3},
+        {"syntax_error.json", "eight_schools-eight_schools_noncentered", "not valid JSON", 3},
+        {"fake.h5", "eight_schools-eight_schools_noncentered", "cannot be read as HDF5", 3},
+        {"y_not_integer.json", "logistic", "0.5 is not an integer", 3},
+        {"ragged_matrix.json", "logistic", "ragged", 3},
+        {NULL, "arK-arK", "data", 2},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char *data = cases[i].file ? fixture(cases[i].file) : NULL, *text, *out;
+        if (asprintf(&out, "%s/cli_%zu.h5", hbt_tmpdir(), i) < 0 ||
+            asprintf(&text,
+                     "[run]\nchains = 8\nwarmup = 10\ndraws = 10\noutput = %s\n[model]\n"
+                     "name = %s\n%s%s%s[sampler]\nalgorithm = mala\n",
+                     out, cases[i].model, data ? "data = " : "", data ? data : "",
+                     data ? "\n" : "") < 0)
+            exit(1);
+        char name[32];
+        snprintf(name, sizeof name, "cli_%zu.ini", i);
+        char *cfg = hbt_write_file(name, text), *log = NULL;
+        int st = hbt_sh(&log, "%s run %s --quiet", hbt_env("HB_BIN"), cfg);
+        int ok = st == cases[i].status && log && strstr(log, cases[i].want);
+        if (!ok) fprintf(stderr, "  %s: exit %d, output: %s\n", name, st, log ? log : "");
+        CU_ASSERT(ok);
+        free(log);
+        free(cfg);
+        free(text);
+        free(out);
+        free(data);
+    }
+}
+
 int main(void) {
     static const hbt_case cases[] = {
         {"malformed JSON and fake HDF5 files: exit 3, problem named", t_malformed_json},
@@ -265,6 +304,7 @@ int main(void) {
         {"CmdStan JSON conventions accepted", t_good_json},
         {"HDF5 data: same model as JSON; bad datasets named", t_hdf5},
         {"all reference data.json files load", t_targets_load},
+        {"heartbeat run: exit 3 on broken data, 2 without data", t_cli_exit_codes},
     };
     return hbt_run_suite("data", cases, sizeof cases / sizeof *cases);
 }

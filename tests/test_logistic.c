@@ -10,6 +10,7 @@
 #include "core/rng.h"
 #include "hbtest.h"
 #include "io/config.h"
+#include "io/h5in.h"
 #include "models/data_models.h"
 #include "models/logistic.h"
 
@@ -195,12 +196,83 @@ static void t_bad_inputs(void) {
     free(ok);
 }
 
+/* Draws of the coordinate called `name` ([chain][draw], malloc'd), or NULL. */
+static double *read_coord(hb_h5in *f, const char *name, size_t *m) {
+    char buf[128];
+    hb_error err;
+    hb_error_clear(&err);
+    size_t nc = hb_h5in_n_chains(f), nd = hb_h5in_n_committed(f);
+    *m = nc * nd;
+    for (size_t i = 0; i < hb_h5in_n_vars(f); i++) {
+        const hb_h5in_var *v = hb_h5in_var_info(f, i);
+        for (size_t k = 0; k < v->n_coords; k++) {
+            hb_h5in_coord_name(f, i, k, buf, sizeof buf);
+            if (strcmp(buf, name) != 0) continue;
+            double *all = malloc(v->n_coords * *m * sizeof *all);
+            if (hb_h5in_read_var(f, i, 0, nc, all, &err) != HB_OK) {
+                free(all);
+                return NULL;
+            }
+            memmove(all, all + k * *m, *m * sizeof *all);
+            return all;
+        }
+    }
+    return NULL;
+}
+
+/* `heartbeat run` with MALA on simulated data: the posterior covers the coefficients the data
+   were drawn from (each within 3.5 posterior sd of its posterior mean). */
+static void t_posterior_covers_truth(void) {
+    char *data = simulate("sim_run.json", SIM_N, SIM_K, NULL, NULL), *cfg_text, *out;
+    if (asprintf(&out, "%s/logistic_run.h5", hbt_tmpdir()) < 0 ||
+        asprintf(&cfg_text,
+                 "[run]\nseed = 5\nchains = 64\nwarmup = 1000\ndraws = 1000\noutput = %s\n\n"
+                 "[model]\nname = logistic\ndata = %s\nprior = student_t\nprior_df = 7\n\n"
+                 "[sampler]\nalgorithm = mala\n",
+                 out, data) < 0)
+        exit(1);
+    char *cfg = hbt_write_file("logistic_run.ini", cfg_text), *log = NULL;
+    int st = hbt_sh(&log, "%s run %s --quiet", hbt_env("HB_BIN"), cfg);
+    if (st != 0) fprintf(stderr, "  heartbeat run exited %d:\n%s\n", st, log);
+    CU_ASSERT_FATAL(st == 0);
+    hb_h5in *f;
+    hb_error err;
+    hb_error_clear(&err);
+    CU_ASSERT_FATAL(hb_h5in_open(&f, out, &err) == HB_OK);
+    for (size_t k = 0; k <= SIM_K; k++) {
+        char name[32];
+        if (k == 0)
+            snprintf(name, sizeof name, "alpha");
+        else
+            snprintf(name, sizeof name, "beta[%zu]", k);
+        size_t m;
+        double *x = read_coord(f, name, &m);
+        CU_ASSERT_FATAL(x != NULL);
+        double mean = 0, var = 0;
+        for (size_t t = 0; t < m; t++) mean += x[t];
+        mean /= (double)m;
+        for (size_t t = 0; t < m; t++) var += (x[t] - mean) * (x[t] - mean);
+        double sd = sqrt(var / (double)(m - 1)), truth = k ? true_beta[k - 1] : true_alpha;
+        printf("\n    %-8s truth %6.3f  posterior %6.3f +- %.3f", name, truth, mean, sd);
+        HBT_ASSERT_Z(name, mean, truth, sd, 3.5);
+        CU_ASSERT(sd > 0.02 && sd < 1.0); /* N = 400: informative, not degenerate */
+        free(x);
+    }
+    hb_h5in_close(f);
+    free(log);
+    free(cfg);
+    free(cfg_text);
+    free(out);
+    free(data);
+}
+
 int main(void) {
     static const hbt_case cases[] = {
         {"gradient vs finite differences (normal, student_t priors)", t_gradient_fd},
         {"batch kernel = one chain at a time", t_batch_kernels},
         {"exact value at zero", t_exact_at_zero},
         {"bad data and options", t_bad_inputs},
+        {"heartbeat run (MALA): posterior covers the true coefficients", t_posterior_covers_truth},
     };
     return hbt_run_suite("logistic", cases, sizeof cases / sizeof *cases);
 }

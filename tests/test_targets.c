@@ -257,6 +257,33 @@ static void check_invalid_lane(const hb_builtin_model *bm) {
     close_target(&t);
 }
 
+/* `heartbeat check-grad` (the program's own finite-difference check, with its noise model)
+   passes on every target. */
+static void t_check_grad_cli(void) {
+    const char *names[] = {"eight_schools-eight_schools_noncentered",
+                           "diamonds-diamonds",
+                           "kilpisjarvi_mod-kilpisjarvi",
+                           "kidiq-kidscore_interaction",
+                           "arK-arK",
+                           "garch-garch11",
+                           "gp_pois_regr-gp_regr",
+                           "low_dim_gauss_mix-low_dim_gauss_mix"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        char text[2048], file[300];
+        snprintf(text, sizeof text,
+                 "[run]\nseed = 3\n[model]\nname = %s\ndata = %s/targets/%s/data.json\n"
+                 "[sampler]\nalgorithm = mala\n",
+                 names[i], hbt_env("HB_SHARED_DIR"), names[i]);
+        snprintf(file, sizeof file, "%s.ini", names[i]);
+        char *cfg = hbt_write_file(file, text), *log = NULL;
+        int st = hbt_sh(&log, "%s check-grad %s", hbt_env("HB_BIN"), cfg);
+        if (st != 0) fprintf(stderr, "  %s: check-grad exit %d\n%s\n", names[i], st, log);
+        CU_ASSERT(st == 0);
+        free(log);
+        free(cfg);
+    }
+}
+
 static const hb_builtin_model *const all[] = {&hb_builtin_eight_schools, &hb_builtin_diamonds,
                                               &hb_builtin_kilpisjarvi,   &hb_builtin_kidiq,
                                               &hb_builtin_arK,           &hb_builtin_garch,
@@ -302,6 +329,7 @@ int main(void) {
                                      ROW(5, "garch-garch11"),
                                      ROW(6, "gp_pois_regr-gp_regr"),
                                      ROW(7, "low_dim_gauss_mix-low_dim_gauss_mix"),
+                                     {"heartbeat check-grad on every target", t_check_grad_cli},
                                      {"report", t_report}};
     return hbt_run_suite("targets", cases, sizeof cases / sizeof *cases);
 }

@@ -267,7 +267,7 @@ static int open_checked(hb_h5in *f, const char *path, hb_error *err) {
     hb_error e2;
     hb_error_clear(&e2);
     if (H5Aexists(f->file, "inference_library") <= 0 ||
-        read_attr_string(f, f->file, "inference_library", &lib, &e2) != HB_OK ||
+        read_attr_string(f, f->file, "inference_library", &lib, &e2) != HB_OK || !lib ||
         strcmp(lib, "heartbeat") != 0) {
         free(lib);
         return hb_fail(err, HB_ERR_IO,
@@ -399,7 +399,7 @@ void hb_h5in_coord_name(const hb_h5in *f, size_t i, size_t k, char *buf, size_t 
         snprintf(buf, len, "%s", base);
         return;
     }
-    size_t idx[MAX_EXTRA], r = k;
+    size_t idx[MAX_EXTRA] = {0}, r = k;
     for (int d = v->info.ndim_extra - 1; d >= 0; d--) {
         idx[d] = r % v->info.extra[d] + 1;
         r /= v->info.extra[d];

@@ -1,6 +1,8 @@
 /* Reading a run file back (serial, any process): root attributes, the posterior variables
  * and sample_stats, only draws below draws_committed. Used by `summary`, `validate` and
- * the tests. Errors are HB_ERR_IO with the file and the missing or corrupt part named. */
+ * the tests. Errors are HB_ERR_IO with the file and the missing or corrupt part named.
+ * Needs no MPI_Init (plain HDF5 access); honours HDF5_USE_FILE_LOCKING=FALSE. Not
+ * thread-safe (HDF5 here is not). */
 #ifndef HB_IO_H5IN_H
 #define HB_IO_H5IN_H
 

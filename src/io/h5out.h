@@ -43,30 +43,41 @@ typedef struct hb_h5out hb_h5out;
    Root attributes draws_committed = 0. Posterior variables are built from coord_names:
    "theta[1]".."theta[8]" become /posterior/theta (chain, draw, theta_dim_0); "mu" becomes
    /posterior/mu (chain, draw); "a[1,1]".."a[2,3]" (row-major) become (chain, draw,
-   a_dim_0, a_dim_1). Names that do not parse become one scalar variable each. */
+   a_dim_0, a_dim_1). Names that do not parse, whose base repeats non-contiguously or whose
+   indices are not a complete 1-based row-major box (at most 4 indices) become one scalar
+   variable each, sanitised ([A-Za-z0-9_], brackets/commas -> '_') and made unique; a
+   sanitised variable keeps the original name in attribute heartbeat_name (h5in gives back
+   the original coordinate names). Datasets are filled with NaN (0 for integer stats) at
+   creation, so draws never written read as missing. chunk_chains is reduced to divide every
+   rank's chain0 if it does not. */
 int hb_h5out_create(hb_h5out **out, MPI_Comm comm, const char *path, const hb_out_layout *layout,
                     hb_error *err);
 
-/* Root attributes (written by all ranks with the same value). */
+/* Root attributes, created or overwritten (written by all ranks with the same value; rank
+   0's value is the one stored). */
 int hb_h5out_attr_string(hb_h5out *o, const char *name, const char *value, hb_error *err);
 int hb_h5out_attr_int(hb_h5out *o, const char *name, int64_t value, hb_error *err);
 int hb_h5out_attr_double(hb_h5out *o, const char *name, double value, hb_error *err);
 
 /* Write draws [draw0, draw0 + nd) of this rank's chains, then flush the file and raise
    draws_committed to draw0 + nd. pos is [n_local][nd][dim] (row-major); stats[k] is
-   [n_local][nd] of the type stats[k].type says (double, int8_t, int64_t). */
+   [n_local][nd] of the type stats[k].type says (double, int8_t, int64_t). Ranks with no
+   chains may pass NULL. The data are flushed before draws_committed is raised (then flushed
+   again); it is raised only when [draw0, draw0 + nd) continues the committed prefix. */
 int hb_h5out_write_draws(hb_h5out *o, size_t draw0, size_t nd, const double *pos,
                          const void *const *stats, hb_error *err);
 
-/* The adaptation result: group /adaptation with step_size (scalar attribute and per-name
-   attributes passed in extra), and the dataset inv_metric (dim) with a dimension scale. */
+/* The adaptation result: group /adaptation with attribute step_size and the dataset
+   inv_metric (inv_metric_dim_0 = dim) with its dimension scale; inv_metric is rank 0's.
+   Calling it again replaces the group. */
 int hb_h5out_adaptation(hb_h5out *o, double step_size, const double *inv_metric, size_t dim,
                         hb_error *err);
 
 /* Flush and close; frees o. */
 int hb_h5out_close(hb_h5out *o, hb_error *err);
 
-/* Delete a file this run created if it never committed a draw (on early failure). */
+/* Close without error reporting, and delete the file (rank 0) if it never committed a
+   draw (on early failure); frees o. */
 void hb_h5out_abort(hb_h5out *o);
 
 #endif

@@ -155,7 +155,13 @@ int main(int argc, char **argv) {
     char env1[2100];
     snprintf(env1, sizeof env1, "OMP_NUM_THREADS=1 %s", cmd);
     double t_sum1 = time_cmd(env1, 1);
+    /* --vars theta[1] still reads the whole variable (the reader reads whole variables):
+       that time is the read plus one coordinate's diagnostics */
+    snprintf(cmd, sizeof cmd, "%s summary '%s' --vars 'theta[1]' --format csv > /dev/null 2>&1",
+             bin, path);
+    double t_one = time_cmd(cmd, 1);
     printf("h5py read only (python3 + h5py, page cache warm): %8.2f s\n", t_py);
+    printf("heartbeat summary --vars theta[1] (read all + 1 coordinate): %8.2f s\n", t_one);
     printf("heartbeat summary, all threads (OMP_NUM_THREADS=%s): %8.2f s  (%.1fx the h5py read)\n",
            getenv("OMP_NUM_THREADS") ? getenv("OMP_NUM_THREADS") : "default", t_sum, t_sum / t_py);
     printf("heartbeat summary, 1 thread:                        %8.2f s\n", t_sum1);

@@ -452,7 +452,8 @@ int hb_cli_summary(int argc, char **argv) {
         goto fail;
     }
     if ((rc = hb_diag_ctx_create(&ctx, nc, nd, &dopt)) != HB_OK) {
-        rc = hb_fail(&err, rc, "cannot set up diagnostics for %zu chains x %zu draws", nc, nd);
+        rc = hb_fail(&err, rc, "cannot set up diagnostics for %zu chains x %zu draws%s", nc, nd,
+                     rc == HB_ERR_USAGE ? " (at most 2^32 - 1 draws per coordinate)" : "");
         goto fail;
     }
     size_t r = 0;
@@ -462,7 +463,7 @@ int hb_cli_summary(int argc, char **argv) {
             rc = hb_fail(&err, HB_ERR_INTERNAL, "out of memory");
             goto fail;
         }
-        if ((rc = hb_h5in_read_stat(f, "lp", 0, nc, draws, &err)) != HB_OK) goto fail;
+        if (hb_h5in_read_stat(f, "lp", 0, nc, draws, &err) != HB_OK) goto fail;
         snprintf(rows[r].name, sizeof rows[r].name, "lp__");
         coords[0] = 0;
         if ((rc = compute_rows(ctx, works, nthreads, draws, nc * nd, coords, 1, what, rows + r)))
@@ -485,7 +486,7 @@ int hb_cli_summary(int argc, char **argv) {
                          v->name, v->n_coords, nc, nd);
             goto fail;
         }
-        if ((rc = hb_h5in_read_var(f, i, 0, nc, draws, &err)) != HB_OK) goto fail;
+        if (hb_h5in_read_var(f, i, 0, nc, draws, &err) != HB_OK) goto fail;
         for (size_t j = 0; j < ncoord; j++)
             hb_h5in_coord_name(f, i, coords[j], rows[r + j].name, sizeof rows[r].name);
         if ((rc = compute_rows(ctx, works, nthreads, draws, nc * nd, coords, ncoord, what,

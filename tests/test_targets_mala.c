@@ -93,12 +93,50 @@ static void t_gp_regr(void) {
     run_and_validate("gp_pois_regr-gp_regr", 128, 1000, 1000, 0.5);
 }
 
+/* The program: exit statuses of `heartbeat validate` (run after t_eight_schools, whose run
+   file it reads). */
+static void t_validate_cli(void) {
+    const char *es = "eight_schools-eight_schools_noncentered", *bin = hbt_env("HB_BIN");
+    char *run, *ref, *other, *log = NULL;
+    if (asprintf(&run, "%s/%s.h5", hbt_tmpdir(), es) < 0 ||
+        asprintf(&ref, "%s/targets/%s/reference.json", hbt_env("HB_SHARED_DIR"), es) < 0 ||
+        asprintf(&other, "%s/targets/arK-arK/reference.json", hbt_env("HB_SHARED_DIR")) < 0)
+        exit(1);
+    char *bad = hbt_write_file("bad_ref.json", "{\"parameters\": [{\"name\": \"mu\"}]}");
+    int st = hbt_sh(&log, "%s validate %s %s", bin, run, ref);
+    CU_ASSERT(st == 0 && strstr(log, "b2 =") && strstr(log, "log(tau)"));
+    free(log);
+    st = hbt_sh(&log, "%s validate %s %s --format json", bin, run, ref);
+    CU_ASSERT(st == 0 && strstr(log, "\"b2\": ") && strstr(log, "\"max_abs_z\": "));
+    free(log);
+    st = hbt_sh(&log, "%s validate %s/missing.h5 %s", bin, hbt_tmpdir(), ref);
+    CU_ASSERT(st == 4);
+    free(log);
+    st = hbt_sh(&log, "%s validate %s %s/missing.json", bin, run, hbt_tmpdir());
+    CU_ASSERT(st == 4);
+    free(log);
+    st = hbt_sh(&log, "%s validate %s %s", bin, run, bad);
+    CU_ASSERT(st == 3 && strstr(log, "\"mean\" is missing"));
+    free(log);
+    st = hbt_sh(&log, "%s validate %s %s", bin, run, other); /* another posterior's reference */
+    CU_ASSERT(st == 3 && strstr(log, "arK-arK"));
+    free(log);
+    st = hbt_sh(&log, "%s validate %s", bin, run);
+    CU_ASSERT(st == 2);
+    free(log);
+    free(run);
+    free(ref);
+    free(other);
+    free(bad);
+}
+
 int main(void) {
     static const hbt_case cases[] = {
         {"eight_schools-eight_schools_noncentered: MALA vs reference", t_eight_schools},
         {"arK-arK: MALA vs reference", t_arK},
         {"garch-garch11: MALA vs reference", t_garch},
         {"gp_pois_regr-gp_regr: MALA vs reference", t_gp_regr},
+        {"heartbeat validate: exit statuses", t_validate_cli},
     };
     return hbt_run_suite("targets_mala", cases, sizeof cases / sizeof *cases);
 }

@@ -10,6 +10,7 @@
 
 #include "hbtest.h"
 #include "io/config.h"
+#include "models/constrained.h"
 #include "models/data_models.h"
 
 typedef struct target {
@@ -284,6 +285,55 @@ static void t_check_grad_cli(void) {
     }
 }
 
+/* The run loop's view (models/constrained.h): a target reports its natural parameters and
+   derived quantities; a model without ABI v2 outputs reports its coordinates unchanged. */
+static void t_output_helpers(void) {
+    char text[2048];
+    snprintf(text, sizeof text,
+             "[model]\nname = eight_schools-eight_schools_noncentered\n"
+             "data = %s/targets/eight_schools-eight_schools_noncentered/data.json\n",
+             hbt_env("HB_SHARED_DIR"));
+    const char *texts[2] = {text, "[model]\nname = gaussian\ndim = 3\n"};
+    for (int k = 0; k < 2; k++) {
+        hb_config *cfg;
+        hb_error err;
+        hb_error_clear(&err);
+        hb_model m;
+        CU_ASSERT_FATAL(hb_config_load_string(&cfg, "t.ini", texts[k], &err) == HB_OK);
+        CU_ASSERT_FATAL(hb_model_open(&m, cfg, &err) == HB_OK);
+        size_t d = m.dim, n = hb_model_n_outputs(&m);
+        CU_ASSERT(hb_model_has_outputs(&m) == (k == 0));
+        CU_ASSERT(n == (k == 0 ? 18 : d));
+        if (k == 0) {
+            CU_ASSERT_STRING_EQUAL(hb_model_output_name(&m, 9), "tau");
+            CU_ASSERT_STRING_EQUAL(hb_model_output_name(&m, 10), "theta[1]");
+        } else
+            CU_ASSERT_STRING_EQUAL(hb_model_output_name(&m, 2), m.vt->coord_name(m.impl, 2));
+        double *x = malloc(d * HB_LANES * sizeof *x), *out = malloc(n * HB_LANES * sizeof *out);
+        double *ws = malloc((d + n) * sizeof *ws), *xs = malloc(d * sizeof *xs);
+        double *os = malloc(n * sizeof *os);
+        for (size_t i = 0; i < d * HB_LANES; i++) x[i] = 0.1 * (double)(i % 11) - 0.4;
+        hb_model_outputs_lanes(&m, x, out, ws);
+        for (size_t c = 0; c < HB_LANES; c++) {
+            for (size_t i = 0; i < d; i++) xs[i] = x[i * HB_LANES + c];
+            CU_ASSERT(hb_model_outputs(&m, xs, os) == 0);
+            for (size_t j = 0; j < n; j++) CU_ASSERT(out[j * HB_LANES + c] == os[j]);
+            if (k == 0) {
+                CU_ASSERT(os[9] == exp(xs[9]));                            /* tau */
+                CU_ASSERT(fabs(os[10] - (xs[8] + os[9] * xs[0])) < 1e-15); /* theta[1] */
+            } else
+                CU_ASSERT(memcmp(os, xs, d * sizeof *xs) == 0);
+        }
+        free(x);
+        free(out);
+        free(ws);
+        free(xs);
+        free(os);
+        hb_model_close(&m);
+        hb_config_free(cfg);
+    }
+}
+
 static const hb_builtin_model *const all[] = {&hb_builtin_eight_schools, &hb_builtin_diamonds,
                                               &hb_builtin_kilpisjarvi,   &hb_builtin_kidiq,
                                               &hb_builtin_arK,           &hb_builtin_garch,
@@ -321,15 +371,17 @@ int main(void) {
         {nm ": names as reference.json", t_names_##i}, {                                           \
         nm ": invalid lane", t_invalid_##i                                                         \
     }
-    static const hbt_case cases[] = {ROW(0, "eight_schools-eight_schools_noncentered"),
-                                     ROW(1, "diamonds-diamonds"),
-                                     ROW(2, "kilpisjarvi_mod-kilpisjarvi"),
-                                     ROW(3, "kidiq-kidscore_interaction"),
-                                     ROW(4, "arK-arK"),
-                                     ROW(5, "garch-garch11"),
-                                     ROW(6, "gp_pois_regr-gp_regr"),
-                                     ROW(7, "low_dim_gauss_mix-low_dim_gauss_mix"),
-                                     {"heartbeat check-grad on every target", t_check_grad_cli},
-                                     {"report", t_report}};
+    static const hbt_case cases[] = {
+        ROW(0, "eight_schools-eight_schools_noncentered"),
+        ROW(1, "diamonds-diamonds"),
+        ROW(2, "kilpisjarvi_mod-kilpisjarvi"),
+        ROW(3, "kidiq-kidscore_interaction"),
+        ROW(4, "arK-arK"),
+        ROW(5, "garch-garch11"),
+        ROW(6, "gp_pois_regr-gp_regr"),
+        ROW(7, "low_dim_gauss_mix-low_dim_gauss_mix"),
+        {"heartbeat check-grad on every target", t_check_grad_cli},
+        {"constrained outputs as the run loop sees them", t_output_helpers},
+        {"report", t_report}};
     return hbt_run_suite("targets", cases, sizeof cases / sizeof *cases);
 }

@@ -3,7 +3,7 @@
  *
  *   mpirun -n 2 bench/h5_write_bench [--chains 4096] [--draws 1000] [--dim 100] [--batch 100]
  *                                    [--chunk-chains 8] [--deflate 0] [--out /tmp/hb_bench.h5]
- *                                    [--keep]
+ *                                    [--no-fill] [--keep]
  */
 #define _POSIX_C_SOURCE 200809L
 #include "io/h5out.h"
@@ -34,7 +34,7 @@ int main(int argc, char **argv) {
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
     size_t chains = 4096, draws = 1000, dim = 100, batch = 100, chunk_chains = 8;
-    int deflate = 0, keep = 0;
+    int deflate = 0, keep = 0, no_fill = 0;
     const char *out = "/tmp/hb_h5_write_bench.h5";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : "0";
@@ -54,6 +54,8 @@ int main(int argc, char **argv) {
             out = v, i++;
         else if (!strcmp(a, "--keep"))
             keep = 1;
+        else if (!strcmp(a, "--no-fill"))
+            no_fill = 1;
         else {
             if (rank == 0) fprintf(stderr, "unknown option %s\n", a);
             MPI_Finalize();
@@ -75,8 +77,8 @@ int main(int argc, char **argv) {
                              {"acceptance_rate", HB_STAT_F64},
                              {"diverging", HB_STAT_BOOL},
                              {"n_steps", HB_STAT_I64}};
-    hb_out_layout L = {chains, chain0, n_local,      draws, dim,    (const char *const *)names,
-                       4,      stats,  chunk_chains, batch, deflate};
+    hb_out_layout L = {chains, chain0, n_local,      draws, dim,     (const char *const *)names,
+                       4,      stats,  chunk_chains, batch, deflate, no_fill};
     double *pos = malloc((n_local * batch * dim + 1) * sizeof *pos);
     double *lp = malloc((n_local * batch + 1) * sizeof *lp);
     double *acc = malloc((n_local * batch + 1) * sizeof *acc);
@@ -123,9 +125,10 @@ int main(int argc, char **argv) {
             double data_mb =
                 (double)chains * (double)draws * ((double)dim * 8 + 8 + 8 + 1 + 8) / 1e6;
             printf("h5_write_bench: %d ranks, %zu chains x %zu draws x %zu dims, batch %zu, "
-                   "chunk %zu chains, deflate %d\n",
-                   size, chains, draws, dim, batch, chunk_chains, deflate);
-            printf("  data %.0f MB, file %.0f MB; create (NaN fill) %.2f s, writes %.2f s "
+                   "chunk %zu chains, deflate %d%s\n",
+                   size, chains, draws, dim, batch, chunk_chains, deflate,
+                   no_fill ? ", no fill" : "");
+            printf("  data %.0f MB, file %.0f MB; create %.2f s, writes %.2f s "
                    "(%.0f MB/s), close %.2f s; total %.2f s = %.0f MB/s\n",
                    data_mb, file_mb, t_create, t_write, data_mb / t_write, t_close, t_total,
                    data_mb / t_total);

@@ -362,7 +362,7 @@ static void run_python(const char *path) {
 /* h5py, xarray (h5netcdf and netcdf4 engines) and netCDF4 read every file written above */
 static void test_python_readers(void) {
     if (g_rank == 0) {
-        CU_ASSERT(g_n_py >= 5);
+        CU_ASSERT(g_n_py >= 6);
         size_t len = 256;
         for (size_t i = 0; i < g_n_py; i++) len += strlen(g_py_files[i]) + 3;
         char *args = calloc(len, 1);
@@ -383,11 +383,40 @@ static void test_python_readers(void) {
     MPI_Barrier(MPI_COMM_WORLD);
 }
 
+/* Chunks of every draw dataset hold whole LANES blocks and never span two ranks' chains. */
+static void check_chunks(const char *path, size_t C, enum split split) {
+    hid_t h = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    CU_ASSERT(h >= 0);
+    const char *groups[2] = {"/posterior", "/sample_stats"};
+    const char *names[2][4] = {{"mu", "theta", "a", NULL},
+                               {"lp", "acceptance_rate", "diverging", "n_steps"}};
+    for (int gi = 0; h >= 0 && gi < 2; gi++)
+        for (int k = 0; k < 4 && names[gi][k]; k++) {
+            char p[128];
+            snprintf(p, sizeof p, "%s/%s", groups[gi], names[gi][k]);
+            hid_t d = H5Dopen2(h, p, H5P_DEFAULT);
+            hid_t pl = H5Dget_create_plist(d);
+            hsize_t ch[6] = {0};
+            CU_ASSERT(H5Pget_chunk(pl, 6, ch) >= 2);
+            CU_ASSERT(ch[0] > 0 && ch[0] % LANES == 0);
+            for (int r = 0; ch[0] > 0 && r < g_size; r++) {
+                size_t nb = C / LANES;
+                size_t start = split == SPLIT_EVEN ? (size_t)r * nb / (size_t)g_size * LANES
+                                                   : (r == g_size - 1 ? 0 : C);
+                if (start < C) CU_ASSERT_EQUAL(start % ch[0], 0);
+            }
+            H5Pclose(pl);
+            H5Dclose(d);
+        }
+    if (h >= 0) H5Fclose(h);
+}
+
 static void test_roundtrip_plain(void) {
     char *p = tpath("plain.h5");
     int rc = write_std(p, 24, 30, 10, 0, SPLIT_EVEN, 99, NULL);
     if (g_rank == 0 && rc == HB_OK) {
         verify_std(p, 24, 30, 30);
+        check_chunks(p, 24, SPLIT_EVEN);
         run_python(p);
     }
     MPI_Barrier(MPI_COMM_WORLD);
@@ -400,6 +429,7 @@ static void test_roundtrip_deflate(void) {
     int rc = write_std(p, 24, 25, 10, 4, SPLIT_LAST, 99, NULL);
     if (g_rank == 0 && rc == HB_OK) {
         verify_std(p, 24, 25, 25);
+        check_chunks(p, 24, SPLIT_LAST);
         run_python(p);
         /* really compressed */
         hid_t h = H5Fopen(p, H5F_ACC_RDONLY, H5P_DEFAULT);
@@ -428,6 +458,51 @@ static void test_partial(void) {
     MPI_Barrier(MPI_COMM_WORLD);
     free(p);
     free(snap);
+}
+
+/* no_fill: no fill pass at create (fill time NEVER); committed draws are still right */
+static void test_no_fill(void) {
+    char *p = tpath("nofill.h5");
+    hb_out_layout L = make_layout(16, 20, 10, 0, SPLIT_EVEN, std_names, STD_DIM);
+    L.no_fill = 1;
+    hb_error err;
+    hb_error_clear(&err);
+    hb_h5out *o = NULL;
+    int rc = hb_h5out_create(&o, MPI_COMM_WORLD, p, &L, &err);
+    CU_ASSERT_EQUAL(rc, HB_OK);
+    if (!rc) {
+        CU_ASSERT_EQUAL(write_batch(o, &L, 0, 10, &err), HB_OK);
+        CU_ASSERT_EQUAL(hb_h5out_close(o, &err), HB_OK);
+    }
+    if (g_rank == 0 && !rc) {
+        hb_h5in *f = NULL;
+        CU_ASSERT_EQUAL(hb_h5in_open(&f, p, &err), HB_OK);
+        if (f) {
+            CU_ASSERT_EQUAL(hb_h5in_n_committed(f), 10);
+            double *x = malloc(8 * 16 * 10 * sizeof *x);
+            size_t bad = 0;
+            CU_ASSERT_EQUAL(hb_h5in_read_var(f, 1, 0, 16, x, &err), HB_OK);
+            for (size_t k = 0; k < 8; k++)
+                for (size_t c = 0; c < 16; c++)
+                    for (size_t d = 0; d < 10; d++)
+                        bad += x[(k * 16 + c) * 10 + d] != fpos(c, d, 1 + k);
+            CU_ASSERT_EQUAL(bad, 0);
+            free(x);
+            hb_h5in_close(f);
+        }
+        hid_t h = H5Fopen(p, H5F_ACC_RDONLY, H5P_DEFAULT);
+        hid_t d = H5Dopen2(h, "/posterior/theta", H5P_DEFAULT);
+        hid_t pl = H5Dget_create_plist(d);
+        H5D_fill_time_t ft = H5D_FILL_TIME_ALLOC;
+        H5Pget_fill_time(pl, &ft);
+        CU_ASSERT_EQUAL(ft, H5D_FILL_TIME_NEVER);
+        H5Pclose(pl);
+        H5Dclose(d);
+        H5Fclose(h);
+        run_python(p);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    free(p);
 }
 
 static const char *const odd_names[] = {"x[2]",   "x[1]",   "b[1]",        "c",
@@ -755,6 +830,7 @@ int main(int argc, char **argv) {
         {"round trip, no compression, even split", test_roundtrip_plain},
         {"round trip, deflate, all chains on the last rank", test_roundtrip_deflate},
         {"partial and interrupted files", test_partial},
+        {"no fill pass", test_no_fill},
         {"coordinate names: grouping and fallback", test_names},
         {"abort removes an empty file only", test_abort},
         {"writer errors agreed over ranks", test_write_errors},

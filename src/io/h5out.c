@@ -45,7 +45,8 @@ struct hb_h5out {
     hid_t file, dxpl, g_post, g_stats;
     size_t n_chains, chain0, n_local, n_draws, dim;
     size_t chunk_chains, chunk_draws;
-    int deflate;
+    size_t start_gcd; /* gcd of the first chains of all ranks (0: only chain 0 starts) */
+    int deflate, no_fill;
     size_t n_vars;
     h5var *vars;
     size_t n_stats;
@@ -444,8 +445,8 @@ static hid_t make_coord(const hb_h5out *o, hid_t group, const char *name, size_t
     int64_t *v = NULL;
     if (o->rank == 0) {
         v = malloc((n ? n : 1) * sizeof *v);
-        if (!v) {
-            H5Dclose(d);
+        if (!v) { /* the other ranks are about to enter the collective write */
+            MPI_Abort(o->comm, HB_ERR_INTERNAL);
             return -1;
         }
         for (size_t i = 0; i < n; i++) v[i] = (int64_t)i;
@@ -477,6 +478,21 @@ static hid_t make_group(const hb_h5out *o, const char *name) {
     return g;
 }
 
+/* Chains per chunk for a dataset with elem_bytes per (chain, draw): chunk_chains, grown by
+   whole multiples that still divide every rank's first chain (so no chunk spans two ranks)
+   while a chunk stays within CHUNK_TARGET. Small variables and the sample stats would
+   otherwise be cut into thousands of tiny chunks: with 8-chain chunks of 100 draws, 4096
+   chains made 20480 stat chunks of 6.4 kB, and creating and writing them cost more than the
+   3.4 GB of draws. */
+#define CHUNK_TARGET ((double)(1 << 20))
+static size_t chunk_chains_for(const hb_h5out *o, double elem_bytes) {
+    size_t cc = o->chunk_chains, best = cc;
+    double per_chain = elem_bytes * (double)o->chunk_draws;
+    for (size_t m = 2; cc * m <= o->n_chains && (double)(cc * m) * per_chain <= CHUNK_TARGET; m++)
+        if (o->start_gcd % (cc * m) == 0) best = cc * m;
+    return best;
+}
+
 /* Chunked (chain, draw, extra...) dataset with fill value and optional shuffle+deflate. */
 static hid_t make_draw_dataset(const hb_h5out *o, hid_t group, const char *name, hid_t ftype,
                                const void *fill, hid_t fill_mtype, int nextra,
@@ -485,13 +501,14 @@ static hid_t make_draw_dataset(const hb_h5out *o, hid_t group, const char *name,
     hsize_t dims[2 + MAX_EXTRA], chunk[2 + MAX_EXTRA];
     dims[0] = o->n_chains;
     dims[1] = o->n_draws;
-    chunk[0] = o->chunk_chains;
-    chunk[1] = o->chunk_draws;
-    double bytes = (double)H5Tget_size(ftype) * (double)chunk[0] * (double)chunk[1];
+    double elem = (double)H5Tget_size(ftype);
     for (int k = 0; k < nextra; k++) {
         dims[2 + k] = chunk[2 + k] = extra[k];
-        bytes *= (double)extra[k];
+        elem *= (double)extra[k];
     }
+    chunk[0] = chunk_chains_for(o, elem);
+    chunk[1] = o->chunk_draws;
+    double bytes = elem * (double)chunk[0] * (double)chunk[1];
     /* HDF5 chunks must stay below 4 GiB: shrink draws, then chains (to divisors). */
     while (bytes >= 4294967295.0 && (chunk[1] > 1 || chunk[0] % 2 == 0)) {
         if (chunk[1] > 1) {
@@ -507,6 +524,8 @@ static hid_t make_draw_dataset(const hb_h5out *o, hid_t group, const char *name,
     if (dcpl < 0) return -1;
     herr_t rc = H5Pset_chunk(dcpl, rank, chunk);
     if (rc >= 0) rc = H5Pset_fill_value(dcpl, fill_mtype, fill);
+    /* Parallel HDF5 allocates every chunk at create; the fill is then a full write pass. */
+    if (rc >= 0 && o->no_fill) rc = H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER);
     if (rc >= 0 && o->deflate > 0) {
         rc = H5Pset_shuffle(dcpl);
         if (rc >= 0) rc = H5Pset_deflate(dcpl, (unsigned)o->deflate);
@@ -614,6 +633,7 @@ static void check_layout(hb_h5out *o, const hb_out_layout *L, hb_error *e) {
     o->n_draws = L->n_draws;
     o->dim = L->dim;
     o->deflate = L->deflate;
+    o->no_fill = L->no_fill != 0;
     o->chunk_draws =
         L->chunk_draws == 0 || L->chunk_draws > L->n_draws ? L->n_draws : L->chunk_draws;
     o->chunk_chains = L->chunk_chains == 0 ? L->n_chains : L->chunk_chains;
@@ -630,7 +650,7 @@ static void check_partition(hb_h5out *o, hb_error *e) {
     }
     MPI_Allgather(mine, 2, MPI_UNSIGNED_LONG_LONG, all, 2, MPI_UNSIGNED_LONG_LONG, o->comm);
     unsigned long long next = 0;
-    size_t g = o->chunk_chains;
+    size_t g = o->chunk_chains, starts = 0;
     for (size_t r = 0; r < (size_t)o->size; r++) {
         if (all[2 * r + 1] == 0) continue;
         if (all[2 * r] != next) {
@@ -641,12 +661,14 @@ static void check_partition(hb_h5out *o, hb_error *e) {
             break;
         }
         g = gcd_size(g, (size_t)all[2 * r]);
+        starts = gcd_size(starts, (size_t)all[2 * r]);
         next += all[2 * r + 1];
     }
     if (e->code == HB_OK && next != o->n_chains)
         hb_fail(e, HB_ERR_INTERNAL, "%s: ranks own %llu chains, layout says %zu", o->path, next,
                 o->n_chains);
     o->chunk_chains = g > o->n_chains ? o->n_chains : g;
+    o->start_gcd = starts;
     free(all);
 }
 
@@ -978,7 +1000,7 @@ int hb_h5out_adaptation(hb_h5out *o, double step_size, const double *inv_metric,
     hb_error_clear(&e);
     hid_t g = H5I_INVALID_HID, sc = H5I_INVALID_HID, d = H5I_INVALID_HID, sp = H5I_INVALID_HID;
     int rc = HB_OK;
-    if (dim == 0 || !inv_metric)
+    if (dim == 0 || (o->rank == 0 && !inv_metric))
         hb_fail(&e, HB_ERR_INTERNAL, "%s: adaptation needs an inverse metric", o->path);
     if (agree(o, &e, err)) return err->code;
     quiet_begin(&o->q);

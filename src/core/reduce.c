@@ -37,6 +37,41 @@ void hb_moments_add(double *acc, size_t d, const double *x, size_t stride) {
     }
 }
 
+void hb_combine_comoments(double *left, const double *right, size_t k, const void *ctx) {
+    (void)ctx;
+    size_t d = 0;
+    while (1 + d + d * d < k) d++;
+    double na = left[0], nb = right[0];
+    if (nb == 0) return;
+    if (na == 0) {
+        memcpy(left, right, k * sizeof *left);
+        return;
+    }
+    double n = na + nb, f = na * nb / n;
+    double *mean = left + 1, *C = left + 1 + d;
+    const double *rmean = right + 1, *rC = right + 1 + d;
+    for (size_t i = 0; i < d; i++) {
+        double di = rmean[i] - mean[i];
+        for (size_t j = 0; j < d; j++)
+            C[i * d + j] += rC[i * d + j] + di * (rmean[j] - mean[j]) * f;
+    }
+    for (size_t i = 0; i < d; i++) mean[i] += (rmean[i] - mean[i]) * (nb / n);
+    left[0] = n;
+}
+
+void hb_comoments_add(double *acc, size_t d, const double *x, size_t stride) {
+    double n = acc[0] + 1;
+    acc[0] = n;
+    double *mean = acc + 1, *C = acc + 1 + d;
+    /* C += (n-1)/n * delta delta^T with delta = x - old mean (Welford). */
+    const double f = (n - 1) / n;
+    for (size_t i = 0; i < d; i++) {
+        double di = x[i * stride] - mean[i];
+        for (size_t j = 0; j < d; j++) C[i * d + j] += f * di * (x[j * stride] - mean[j]);
+    }
+    for (size_t i = 0; i < d; i++) mean[i] += (x[i * stride] - mean[i]) / n;
+}
+
 /* A tree node and where its value lives. */
 typedef struct node {
     size_t level, index;
@@ -50,9 +85,12 @@ typedef struct tree {
     /* known nodes (from ranks) */
     const node *known;
     size_t n_known;
-    /* local blocks, for computing nodes inside this rank's range */
+    /* local blocks, for computing nodes inside this rank's range: read from local, or
+       computed by leaf when it is set */
     const double *local;
     size_t b0, n_local;
+    hb_leaf_fn leaf;
+    const void *leaf_ctx;
 } tree;
 
 /* Value of node (l, i) into out; uses known nodes where present, else recurses. */
@@ -64,7 +102,10 @@ static void node_value(const tree *t, size_t l, size_t i, double *out, double *s
         }
     if (l == 0) {
         /* A leaf not in the known list must be local. */
-        memcpy(out, t->local + (i - t->b0) * t->k, t->k * sizeof *out);
+        if (t->leaf)
+            t->leaf(i, out, t->leaf_ctx);
+        else
+            memcpy(out, t->local + (i - t->b0) * t->k, t->k * sizeof *out);
         return;
     }
     node_value(t, l - 1, 2 * i, out, scratch);
@@ -74,6 +115,10 @@ static void node_value(const tree *t, size_t l, size_t i, double *out, double *s
     t->fn(out, scratch, t->k, t->ctx);
 }
 
+static int reduce(MPI_Comm comm, const double *local, hb_leaf_fn leaf, const void *leaf_ctx,
+                  size_t b0, size_t n_local, size_t n_total, size_t k, hb_combine_fn fn,
+                  const void *ctx, double *result);
+
 static size_t top_level(size_t n_total) {
     size_t l = 0;
     while (((size_t)1 << l) < n_total) l++;
@@ -82,6 +127,18 @@ static size_t top_level(size_t n_total) {
 
 int hb_tree_reduce(MPI_Comm comm, const double *local, size_t b0, size_t n_local, size_t n_total,
                    size_t k, hb_combine_fn fn, const void *ctx, double *result) {
+    return reduce(comm, local, NULL, NULL, b0, n_local, n_total, k, fn, ctx, result);
+}
+
+int hb_tree_reduce_leaves(MPI_Comm comm, hb_leaf_fn leaf, const void *leaf_ctx, size_t b0,
+                          size_t n_local, size_t n_total, size_t k, hb_combine_fn fn,
+                          const void *ctx, double *result) {
+    return reduce(comm, NULL, leaf, leaf_ctx, b0, n_local, n_total, k, fn, ctx, result);
+}
+
+static int reduce(MPI_Comm comm, const double *local, hb_leaf_fn leaf, const void *leaf_ctx,
+                  size_t b0, size_t n_local, size_t n_total, size_t k, hb_combine_fn fn,
+                  const void *ctx, double *result) {
     size_t L = top_level(n_total);
     /* scratch for recursion: one k-vector per level */
     double *scratch = malloc((L + 2) * k * sizeof *scratch);
@@ -89,7 +146,7 @@ int hb_tree_reduce(MPI_Comm comm, const double *local, size_t b0, size_t n_local
     size_t max_nodes = 2 * (L + 1) + 2;
     double *packed = malloc(max_nodes * (2 + k) * sizeof *packed);
     if (!scratch || !packed) abort();
-    tree t = {n_total, k, fn, ctx, NULL, 0, local, b0, n_local};
+    tree t = {n_total, k, fn, ctx, NULL, 0, local, b0, n_local, leaf, leaf_ctx};
     size_t n_mine = 0, pos = b0, end = b0 + n_local;
     while (pos < end) {
         size_t l = 0;
@@ -130,7 +187,7 @@ int hb_tree_reduce(MPI_Comm comm, const double *local, size_t b0, size_t n_local
         const double *p = all + j * (2 + k);
         known[j] = (node){(size_t)p[0], (size_t)p[1], p + 2};
     }
-    tree g = {n_total, k, fn, ctx, known, n_known, NULL, 0, 0};
+    tree g = {n_total, k, fn, ctx, known, n_known, NULL, 0, 0, NULL, NULL};
     if (rc == MPI_SUCCESS && n_total > 0) node_value(&g, L, 0, result, scratch);
     free(known);
     free(all);

@@ -22,11 +22,25 @@ void hb_combine_sum(double *left, const double *right, size_t k, const void *ctx
 void hb_combine_moments(double *left, const double *right, size_t k, const void *ctx);
 /* Add one point (stride-s coordinates) to packed moments, Welford's update. */
 void hb_moments_add(double *acc, size_t d, const double *x, size_t stride);
+/* Full co-moments packed as [n, mean_0..mean_{d-1}, C_00..C_{d-1,d-1}] (k = 1 + d + d^2,
+   C row-major, C_ij = sum (x_i - mean_i)(x_j - mean_j)): the same pairwise merge. */
+void hb_combine_comoments(double *left, const double *right, size_t k, const void *ctx);
+/* Add one point (stride-s coordinates) to packed co-moments (Welford). */
+void hb_comoments_add(double *acc, size_t d, const double *x, size_t stride);
 
 /* Reduce: local holds n_local partials (k doubles each, contiguous) of global blocks
    [b0, b0 + n_local) out of n_total; result (k doubles) is the same on every rank.
    COLLECTIVE over comm. Returns HB_OK or HB_ERR_INTERNAL on an MPI failure. */
 int hb_tree_reduce(MPI_Comm comm, const double *local, size_t b0, size_t n_local, size_t n_total,
                    size_t k, hb_combine_fn fn, const void *ctx, double *result);
+
+/* As hb_tree_reduce, but the partial of local block b (global index, b0 <= b < b0 + n_local)
+   is computed on demand by leaf(b, out, leaf_ctx) instead of being read from an array, so
+   large partials (e.g. d x d co-moments of a position snapshot) need no per-block storage.
+   leaf is called once per local block, from the calling thread. COLLECTIVE over comm. */
+typedef void (*hb_leaf_fn)(size_t block, double *out, const void *leaf_ctx);
+int hb_tree_reduce_leaves(MPI_Comm comm, hb_leaf_fn leaf, const void *leaf_ctx, size_t b0,
+                          size_t n_local, size_t n_total, size_t k, hb_combine_fn fn,
+                          const void *ctx, double *result);
 
 #endif

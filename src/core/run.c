@@ -23,7 +23,7 @@ enum { L = HB_LANES };
 typedef struct run_settings {
     uint32_t seed;
     int64_t chains, warmup, draws, thin, write_batch, deflate;
-    double init_radius, progress_every;
+    double init_radius, init_offset, progress_every;
     const char *output;
     const char *algorithm;
 } run_settings;
@@ -38,7 +38,7 @@ typedef struct run {
     int model_open;
     const hb_sampler_type *st;
     void *sampler;
-    size_t dim, n_state, n_ws, n_stats;
+    size_t dim, n_state, n_ws, n_stats, n_red;
     /* chain blocks: global batch range of this rank */
     size_t nb_total, b0, nb_local;
     size_t chain0, n_local; /* real chains of this rank */
@@ -49,6 +49,8 @@ typedef struct run {
     double *red;                          /* [nb_local][n_red] */
     double *moments;                      /* [nb_local][1 + 2 dim] */
     int64_t grads_warmup, grads_sampling; /* local totals over real chains */
+    /* pooled dense co-moments [1 + dim + dim^2], allocated on first use */
+    double *dense;
 } run;
 
 /* All ranks agree on the worst status (the max code); the message of the lowest failing
@@ -95,6 +97,9 @@ static int read_run_settings(run *r, hb_error *err) {
     if (hb_cfg_string(c, "run", "output", "heartbeat.h5", &s->output, err)) return err->code;
     double radius = 2.0;
     if (hb_cfg_double(c, "run", "init_radius", &radius, 0, 1e300, &s->init_radius, err))
+        return err->code;
+    double offset = 0.0; /* every coordinate of the initial points shifted by this */
+    if (hb_cfg_double(c, "run", "init_offset", &offset, -1e300, 1e300, &s->init_offset, err))
         return err->code;
     def = 0;
     if (hb_cfg_int(c, "run", "compression", &def, 0, 9, &s->deflate, err)) return err->code;
@@ -175,7 +180,7 @@ static void setup_batches(run *r) {
     r->ws = alloc_doubles(ws * (size_t)r->nthreads);
     r->n_ws = ws;
     r->lane_stats = alloc_doubles((r->n_stats + 1) * L * (size_t)r->nthreads);
-    r->red = alloc_doubles((r->st->n_red ? r->st->n_red : 1) * r->nb_local);
+    r->red = alloc_doubles((r->n_red ? r->n_red : 1) * r->nb_local);
     r->moments = alloc_doubles((1 + 2 * d) * r->nb_local);
 }
 
@@ -195,7 +200,8 @@ static long init_positions(run *r) {
         for (int attempt = 0; attempt < 100; attempt++) {
             hb_rng_uniforms_lanes(r->rs.seed, b->chain0, (uint64_t)attempt, HB_RNG_INIT, d, u);
             double lp[L];
-            for (size_t i = 0; i < d * L; i++) xb[i] = r->rs.init_radius * (2.0 * u[i] - 1.0);
+            for (size_t i = 0; i < d * L; i++)
+                xb[i] = r->rs.init_offset + r->rs.init_radius * (2.0 * u[i] - 1.0);
             double *g = u; /* reuse: u is consumed */
             hb_model_eval_lanes(&r->model, xb, lp, g, mws);
             int all = 1;
@@ -226,11 +232,35 @@ static long init_positions(run *r) {
     return failed;
 }
 
+/* Leaf of the dense snapshot reduction: co-moments of the real chains of one local block. */
+static void dense_leaf(size_t block, double *out, const void *ctx) {
+    const run *r = ctx;
+    const hb_batch *b = &r->batches[block - r->b0];
+    size_t d = r->dim;
+    memset(out, 0, (1 + d + d * d) * sizeof *out);
+    for (int c = 0; c < b->n_real; c++) hb_comoments_add(out, d, b->x + c, L);
+}
+
+/* Dense moments: this iteration's positions are reduced at once (leaves computed on demand,
+   so no per-block d x d storage) and merged into r->dense in iteration order, which keeps
+   the result independent of the decomposition. COLLECTIVE. */
+static int accumulate_dense(run *r) {
+    size_t d = r->dim, kd = 1 + d + d * d;
+    if (!r->dense) r->dense = alloc_doubles(kd);
+    double *snap = malloc(kd * sizeof *snap);
+    if (!snap) abort();
+    int rc = hb_tree_reduce_leaves(r->comm, dense_leaf, r, r->b0, r->nb_local, r->nb_total, kd,
+                                   hb_combine_comoments, NULL, snap);
+    if (rc == HB_OK) hb_combine_comoments(r->dense, snap, kd, NULL);
+    free(snap);
+    return rc;
+}
+
 /* One warmup iteration over all local batches. */
 static int warmup_iteration(run *r, long k, hb_progress *prog, hb_error *err) {
     hb_iter_plan plan = {0};
     r->st->plan(r->sampler, k, &plan);
-    size_t d = r->dim, nm = 1 + 2 * d, n_red = r->st->n_red;
+    size_t d = r->dim, nm = 1 + 2 * d, n_red = r->n_red;
     int64_t grads = 0;
     double acc_sum = 0;
 #pragma omp parallel for schedule(dynamic) reduction(+ : grads)
@@ -242,22 +272,32 @@ static int warmup_iteration(run *r, long k, hb_progress *prog, hb_error *err) {
         hb_batch *b = &r->batches[j];
         r->st->step(&ctx, b, r->ws + (size_t)t * r->n_ws, &out);
         for (int c = 0; c < b->n_real; c++) grads += out.n_grad[c];
-        if (plan.accumulate_moments) {
+        if (plan.accumulate_moments && plan.moments == HB_MOMENTS_DIAG) {
             double *m = r->moments + j * nm;
             for (int c = 0; c < b->n_real; c++) hb_moments_add(m, d, b->x + c, L);
         }
     }
     r->grads_warmup += grads;
     if (plan.reduce_stats && n_red) {
-        double pooled[16];
+        double *pooled = malloc(n_red * sizeof *pooled);
+        if (!pooled) abort();
         if (hb_tree_reduce(r->comm, r->red, r->b0, r->nb_local, r->nb_total, n_red, hb_combine_sum,
-                           NULL, pooled))
+                           NULL, pooled)) {
+            free(pooled);
             return hb_fail(err, HB_ERR_INTERNAL, "MPI reduction failed");
+        }
         r->st->adapt(r->sampler, k, pooled);
-        if (pooled[1] > 0) acc_sum = pooled[0] / pooled[1];
+        if (n_red > 1 && pooled[1] > 0) acc_sum = pooled[0] / pooled[1];
         prog->accept = acc_sum;
+        free(pooled);
     }
-    if (plan.update_metric) {
+    if (plan.accumulate_moments && plan.moments == HB_MOMENTS_DENSE && accumulate_dense(r))
+        return hb_fail(err, HB_ERR_INTERNAL, "MPI reduction failed");
+    if (plan.update_metric && plan.moments == HB_MOMENTS_DENSE && r->dense) {
+        int rc = r->st->set_moments(r->sampler, r->dense, err);
+        memset(r->dense, 0, (1 + d + d * d) * sizeof *r->dense);
+        if (rc) return rc;
+    } else if (plan.update_metric) {
         double *pooled = malloc(nm * sizeof *pooled);
         if (!pooled) abort();
         int rc = hb_tree_reduce(r->comm, r->moments, r->b0, r->nb_local, r->nb_total, nm,
@@ -355,7 +395,19 @@ static int write_adaptation(run *r, hb_h5out *out, hb_error *err) {
         if (strcmp(items[i].name, "inv_metric") == 0 && items[i].cols == 1) metric = items[i].data;
     if (!metric)
         return hb_fail(err, HB_ERR_INTERNAL, "sampler %s reports no inv_metric", r->st->name);
-    return hb_h5out_adaptation(out, step, metric, r->dim, err);
+    int rc = hb_h5out_adaptation(out, step, metric, r->dim, err);
+    /* Every further item: scalars and text as attributes of /adaptation, arrays as datasets. */
+    for (size_t i = 0; rc == HB_OK && i < n; i++) {
+        const hb_adapt_item *it = &items[i];
+        if (strcmp(it->name, "step_size") == 0 || strcmp(it->name, "inv_metric") == 0) continue;
+        if (it->text)
+            rc = hb_h5out_adaptation_attr_string(out, it->name, it->text, err);
+        else if (it->rows == 1 && it->cols == 1)
+            rc = hb_h5out_adaptation_attr(out, it->name, it->data[0], err);
+        else
+            rc = hb_h5out_adaptation_matrix(out, it->name, it->data, it->rows, it->cols, err);
+    }
+    return rc;
 }
 
 static void run_free(run *r) {
@@ -367,6 +419,7 @@ static void run_free(run *r) {
     free(r->lane_stats);
     free(r->red);
     free(r->moments);
+    free(r->dense);
     free(r->effective);
     hb_config_free(r->cfg);
 }
@@ -409,6 +462,7 @@ static int prepare(run *r, const hb_run_options *opt, hb_error *err) {
     r->n_state = r->st->state_doubles(r->sampler, r->dim);
     r->n_ws = r->st->workspace_doubles(r->sampler, r->dim);
     r->n_stats = r->st->n_stats;
+    r->n_red = r->st->red_doubles ? r->st->red_doubles(r->sampler, r->dim) : r->st->n_red;
     return HB_OK;
 }
 

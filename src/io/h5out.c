@@ -1038,6 +1038,87 @@ done:
     return rc;
 }
 
+/* Extra items of /adaptation (after hb_h5out_adaptation made the group). */
+
+int hb_h5out_adaptation_attr(hb_h5out *o, const char *name, double value, hb_error *err) {
+    MPI_Bcast(&value, 1, MPI_DOUBLE, 0, o->comm);
+    hb_error e;
+    hb_error_clear(&e);
+    quiet_begin(&o->q);
+    hid_t g = H5Gopen2(o->file, "/adaptation", H5P_DEFAULT);
+    if (g < 0 || put_attr(g, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &value) < 0)
+        io_fail(o, &e, "cannot write attribute /adaptation %s", name);
+    close_id(&g);
+    quiet_end(&o->q);
+    return agree(o, &e, err) ? err->code : HB_OK;
+}
+
+int hb_h5out_adaptation_attr_string(hb_h5out *o, const char *name, const char *value,
+                                    hb_error *err) {
+    if (!value) value = "";
+    unsigned long long len = o->rank == 0 ? strlen(value) : 0;
+    MPI_Bcast(&len, 1, MPI_UNSIGNED_LONG_LONG, 0, o->comm);
+    char *v = malloc(len + 1);
+    if (!v) {
+        MPI_Abort(o->comm, HB_ERR_INTERNAL); /* the other ranks are inside the Bcast below */
+        return HB_ERR_INTERNAL;
+    }
+    if (o->rank == 0) memcpy(v, value, len);
+    MPI_Bcast(v, (int)len, MPI_CHAR, 0, o->comm);
+    v[len] = '\0';
+    hb_error e;
+    hb_error_clear(&e);
+    quiet_begin(&o->q);
+    hid_t g = H5Gopen2(o->file, "/adaptation", H5P_DEFAULT);
+    if (g < 0 || put_attr_str(g, name, v) < 0)
+        io_fail(o, &e, "cannot write attribute /adaptation %s", name);
+    close_id(&g);
+    quiet_end(&o->q);
+    free(v);
+    return agree(o, &e, err) ? err->code : HB_OK;
+}
+
+int hb_h5out_adaptation_matrix(hb_h5out *o, const char *name, const double *data, size_t rows,
+                               size_t cols, hb_error *err) {
+    hb_error e;
+    hb_error_clear(&e);
+    hid_t g = H5I_INVALID_HID, s0 = H5I_INVALID_HID, s1 = H5I_INVALID_HID, d = H5I_INVALID_HID;
+    hid_t sp = H5I_INVALID_HID;
+    int rc = HB_OK, nd = cols > 1 ? 2 : 1;
+    char n0[256], n1[256];
+    snprintf(n0, sizeof n0, "%s_dim_0", name);
+    snprintf(n1, sizeof n1, "%s_dim_1", name);
+    if (rows == 0 || cols == 0 || (o->rank == 0 && !data))
+        hb_fail(&e, HB_ERR_INTERNAL, "%s: /adaptation/%s is empty", o->path, name);
+    if (agree(o, &e, err)) return err->code;
+    quiet_begin(&o->q);
+    STEP(if ((g = H5Gopen2(o->file, "/adaptation", H5P_DEFAULT)) < 0)
+             io_fail(o, &e, "cannot open /adaptation"));
+    STEP({
+        hsize_t dims[2] = {rows, cols};
+        s0 = make_coord(o, g, n0, rows);
+        s1 = nd == 2 && s0 >= 0 ? make_coord(o, g, n1, cols) : s0;
+        sp = s1 < 0 ? -1 : H5Screate_simple(nd, dims, NULL);
+        d = sp < 0 ? -1
+                   : H5Dcreate2(g, name, H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        if (d < 0 || write_from_root(o, d, H5T_NATIVE_DOUBLE, data) < 0 ||
+            H5DSattach_scale(d, s0, 0) < 0 || (nd == 2 && H5DSattach_scale(d, s1, 1) < 0))
+            io_fail(o, &e, "cannot write /adaptation/%s", name);
+    });
+    STEP(if (H5Fflush(o->file, H5F_SCOPE_GLOBAL) < 0) io_fail(o, &e, "cannot flush"));
+    goto done;
+fail:
+    rc = err->code;
+done:
+    if (sp >= 0) H5Sclose(sp);
+    close_id(&d);
+    if (s1 != s0) close_id(&s1);
+    close_id(&s0);
+    close_id(&g);
+    quiet_end(&o->q);
+    return rc;
+}
+
 int hb_h5out_close(hb_h5out *o, hb_error *err) {
     if (!o) return HB_OK;
     hb_error e;

@@ -78,6 +78,15 @@ int hb_h5out_write_draws(hb_h5out *o, size_t draw0, size_t nd, const double *pos
 int hb_h5out_adaptation(hb_h5out *o, double step_size, const double *inv_metric, size_t dim,
                         hb_error *err);
 
+/* Further adaptation results in /adaptation (call after hb_h5out_adaptation): a scalar or
+   text attribute of the group, or a dataset of rows x cols doubles (row-major; 1-D when
+   cols = 1) with dimension scales <name>_dim_0 (and _dim_1); rank 0's values are stored. */
+int hb_h5out_adaptation_attr(hb_h5out *o, const char *name, double value, hb_error *err);
+int hb_h5out_adaptation_attr_string(hb_h5out *o, const char *name, const char *value,
+                                    hb_error *err);
+int hb_h5out_adaptation_matrix(hb_h5out *o, const char *name, const double *data, size_t rows,
+                               size_t cols, hb_error *err);
+
 /* Flush and close; frees o. */
 int hb_h5out_close(hb_h5out *o, hb_error *err);
 

@@ -99,8 +99,8 @@ double hb_basic_step_size(const void *self) {
 size_t hb_basic_report(const void *self, hb_adapt_item *items, size_t max) {
     const hb_basic *s = self;
     if (max < 2) return 0;
-    items[0] = (hb_adapt_item){"step_size", &s->h, 1, 1};
-    items[1] = (hb_adapt_item){"inv_metric", s->m, s->dim, 1};
+    items[0] = (hb_adapt_item){.name = "step_size", .data = &s->h, .rows = 1, .cols = 1};
+    items[1] = (hb_adapt_item){.name = "inv_metric", .data = s->m, .rows = s->dim, .cols = 1};
     return 2;
 }
 

@@ -36,11 +36,13 @@ typedef struct hb_iter_plan {
 } hb_iter_plan;
 
 /* One item of the adaptation report written to the output's /adaptation group: a scalar
-   (rows = cols = 1, written as an attribute), a vector (cols = 1) or a matrix, row-major. */
+   (rows = cols = 1, written as an attribute), a vector (cols = 1) or a matrix, row-major;
+   or, when text is set (data NULL), a text attribute. */
 typedef struct hb_adapt_item {
     const char *name;
     const double *data;
     size_t rows, cols;
+    const char *text;
 } hb_adapt_item;
 
 /* Read-only context of one step. */
@@ -76,6 +78,9 @@ typedef struct hb_sampler_type {
     const hb_stat_spec *stats;
     size_t n_stats;
     size_t n_red; /* doubles per block in the pooled reduction */
+    /* Optional: doubles per block in the pooled reduction when it depends on the instance
+       (e.g. on the dimension); overrides n_red when set. */
+    size_t (*red_doubles)(const void *self, size_t dim);
     /* Optional: initialise per-chain state after x, g, lp are set. */
     void (*init_batch)(const hb_step_ctx *ctx, hb_batch *b);
     /* Plan warmup iteration k (0-based). Called on every rank with the same result. */

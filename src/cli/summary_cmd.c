@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "diag/diag.h"
 #include "heartbeat/diag.h"
 #include "heartbeat/heartbeat.h"
 #include "io/h5in.h"
@@ -479,7 +480,7 @@ int hb_cli_summary(int argc, char **argv) {
         for (size_t k = 0; k < v->n_coords; k++)
             if (coord_selected(&sel, i, k)) coords[ncoord++] = k;
         if (!ncoord) continue;
-        draws = malloc(v->n_coords * nc * nd * sizeof *draws);
+        draws = hb_diag_alloc_big(v->n_coords * nc * nd * sizeof *draws);
         if (!draws) {
             rc = hb_fail(&err, HB_ERR_INTERNAL,
                          "out of memory reading %s (%zu coordinates x %zu chains x %zu draws)",

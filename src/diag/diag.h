@@ -115,6 +115,10 @@ size_t hb_diag_zscale_sorted(const double *vals, const uint32_t *pos, size_t n_c
 void hb_diag_fold_sorted(const double *v, const uint32_t *pos, size_t n, double med, double *fvals,
                          uint32_t *fpos);
 
+/* malloc for large buffers (released with free): 2 MiB aligned and advised to use
+   transparent huge pages when at least 4 MiB. */
+void *hb_diag_alloc_big(size_t bytes);
+
 /* Sums in a fixed order (4 interleaved accumulators, blocks of 4096): deterministic and
    about as accurate as pairwise summation. */
 double hb_diag_sum(const double *x, size_t n);

@@ -177,7 +177,7 @@ static void test_fixtures(void) {
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         char path[1024];
         snprintf(path, sizeof path, "%s/fixtures/diagnostics/%s.csv", dir, names[i]);
-        size_t nc, nd;
+        size_t nc = 0, nd = 0;
         double *x = read_fixture(path, &nc, &nd);
         CU_ASSERT_PTR_NOT_NULL_FATAL(x);
         hb_diag_stats raw, st;

@@ -4,11 +4,13 @@
 #include "samplers/sampler.h"
 
 extern const hb_sampler_type hb_sampler_rwmh, hb_sampler_ula, hb_sampler_mala;
+extern const hb_sampler_type hb_sampler_heartbeat;
 
 static const hb_sampler_type *const registry[] = {
     &hb_sampler_rwmh,
     &hb_sampler_ula,
     &hb_sampler_mala,
+    &hb_sampler_heartbeat, /* HEARTBEAT.md */
     NULL,
 };
 

@@ -1,0 +1,825 @@
+/* The Heartbeat sampler (HEARTBEAT.md v1.1): a three-stage warmup pooled over all chains
+ * (Adam-drift exploration, pooled preconditioner, dual-averaged step_max / step_min), then
+ * beats of subchain_length Langevin steps whose step size falls along a schedule; only the
+ * beat's last state is kept. All per-chain work is lane-wise over the 8 chains of a batch. */
+#include "samplers/heartbeat.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "adapt/adapt.h"
+#include "core/rng.h"
+#include "core/vmath.h"
+#include "samplers/sampler.h"
+
+enum { L = HB_LANES };
+
+/* Choices, in the order of their config words. */
+enum { ADJ_MALA, ADJ_HYBRID, ADJ_NONE };
+enum { MET_DIAG, MET_IDENTITY, MET_AUTO, MET_DENSE };
+enum { STAGE_A, STAGE_B, STAGE_C, STAGE_DONE };
+static const char *const schedule_words[] = {"quadratic", "cosine", "linear", "constant", NULL};
+static const char *const adjust_words[] = {"mala", "hybrid", "none", NULL};
+static const char *const metric_words[] = {"diag", "identity", "auto", "dense", NULL};
+
+/* Per-draw statistics (n_steps is added by the run loop). */
+enum { ST_LP, ST_STEP, ST_ACC, ST_ACC_LARGE, ST_DIV, N_STATS };
+static const hb_stat_spec heartbeat_stats[N_STATS] = {
+    {"lp", HB_STAT_F64},
+    {"step_size", HB_STAT_F64},
+    {"acceptance_rate", HB_STAT_F64},
+    {"acceptance_rate_large", HB_STAT_F64},
+    {"diverging", HB_STAT_BOOL},
+};
+
+/* Pooled reduction per block: acceptance sum (stage A: moves taken), real chains, the
+   histogram of lp, the sum of lp, then the sum of Adam's P per coordinate (stage A). */
+enum { RED_ACC = 0, RED_N = 1, RED_HIST = 2 };
+enum { RED_LPSUM = RED_HIST + HB_LP_HIST_BINS, RED_PSUM = RED_LPSUM + 1 };
+
+static const double ADAM_EPS = 1e-8;
+static const double MALA_TARGET = 0.574; /* stage B */
+static const double DIVERGENCE = 1000.0; /* log-density drop that counts as a divergence */
+static const long STALL = 20;            /* stage A ends when the median stalls this long */
+
+/* Everything warmup changes: plain data, saved as is in checkpoints. */
+typedef struct hb_adapt_state {
+    int stage;
+    int dense_active;    /* the preconditioner is the dense covariance */
+    double fallback;     /* 1: a dense estimate failed its Cholesky, diag used instead */
+    long b_start;        /* first stage-B iteration */
+    long est[2], window; /* iterations of the two metric estimates, positions pooled */
+    double a_iters;      /* stage-A iterations run (reported) */
+    double h, h_b;       /* stage-B step size (current, final) */
+    double step_min, step_max;
+    hb_dual_avg da_b, da_min, da_max;
+    int med_init;
+    long med_best_k;
+    double med_center, med_best;
+} hb_adapt_state;
+
+typedef struct hb_heartbeat {
+    size_t dim;
+    long warmup;
+    int64_t chains;
+    int n_sub, schedule, adjust, metric; /* metric resolved: MET_DIAG, MET_IDENTITY, MET_DENSE */
+    int min_fixed, max_fixed;
+    double cfg_min, cfg_max, target_min, target_max, rate0, beta1, beta2;
+    long n_a, c_start; /* longest stage A; first stage-C iteration */
+    double n_sub_d;    /* subchain_length, for the report */
+    double *m, *sm;    /* diagonal of the metric and its square root */
+    double *S, *Lc;    /* dense covariance and its lower Cholesky factor (dense only) */
+    double *tmp;       /* [dim] scratch of set_moments */
+    hb_adapt_state a;
+} hb_heartbeat;
+
+/* ---- schedules, purposes, histogram ---- */
+
+double hb_beat_schedule_value(hb_beat_schedule s, double t) {
+    switch (s) {
+    case HB_SCHEDULE_QUADRATIC:
+        return (1 - t) * (1 - t);
+    case HB_SCHEDULE_COSINE:
+        return 0.5 * (1 + cos(3.14159265358979323846 * t));
+    case HB_SCHEDULE_LINEAR:
+        return 1 - t;
+    case HB_SCHEDULE_CONSTANT:
+    default:
+        return 0;
+    }
+}
+
+double hb_beat_step_size(hb_beat_schedule s, double step_min, double step_max, int k, int n) {
+    if (k >= n - 1) return step_min;
+    double t = (double)k / (double)(n - 1);
+    return step_min + (step_max - step_min) * hb_beat_schedule_value(s, t);
+}
+
+uint32_t hb_beat_purpose(int k, uint32_t base) {
+    return base + 256u * (uint32_t)(k + 1);
+}
+
+int hb_lp_hist_bin(double lp, double center, double scale) {
+    double t = (lp - center) / scale;
+    if (t != t) return 0;
+    double a = fabs(t), edge = 1; /* edge = 2^j */
+    int j = 0;
+    while (j < HB_LP_HIST_K && a >= 2 * edge - 1) {
+        edge *= 2;
+        j++;
+    }
+    return t >= 0 ? HB_LP_HIST_K + 1 + j : HB_LP_HIST_K - j;
+}
+
+double hb_lp_hist_median(const double *counts, double center, double scale) {
+    const double top = ldexp(1, HB_LP_HIST_K) - 1;
+    double n = 0, cum = 0;
+    for (int i = 0; i < HB_LP_HIST_BINS; i++) n += counts[i];
+    double half = 0.5 * n;
+    for (int i = 0; i < HB_LP_HIST_BINS; i++) {
+        double c = counts[i];
+        if (c <= 0 || cum + c < half) {
+            cum += c;
+            continue;
+        }
+        double lo, hi;
+        if (i == 0) return center - scale * top;
+        if (i == HB_LP_HIST_BINS - 1) return center + scale * top;
+        if (i <= HB_LP_HIST_K) {
+            int j = HB_LP_HIST_K - i;
+            lo = -(ldexp(1, j + 1) - 1);
+            hi = -(ldexp(1, j) - 1);
+        } else {
+            int j = i - HB_LP_HIST_K - 1;
+            lo = ldexp(1, j) - 1;
+            hi = ldexp(1, j + 1) - 1;
+        }
+        return center + scale * (lo + (half - cum) / c * (hi - lo));
+    }
+    return center;
+}
+
+int hb_heartbeat_stage(const void *self) {
+    return ((const hb_heartbeat *)self)->a.stage;
+}
+
+/* ---- preconditioner products over lanes: the metric is M = F F^T, F = diag(sqrt m) or the
+   Cholesky factor of the dense covariance ---- */
+
+/* out = F v */
+static void factor_apply(const hb_heartbeat *s, const double *v, double *out) {
+    const size_t d = s->dim;
+    if (!s->a.dense_active) {
+        for (size_t i = 0; i < d; i++) {
+            const double f = s->sm[i];
+#pragma omp simd
+            for (int c = 0; c < L; c++) out[i * L + c] = f * v[i * L + c];
+        }
+        return;
+    }
+    for (size_t i = 0; i < d; i++) {
+        const double *row = s->Lc + i * d;
+        double acc[L] = {0};
+        for (size_t j = 0; j <= i; j++) {
+            const double f = row[j];
+#pragma omp simd
+            for (int c = 0; c < L; c++) acc[c] += f * v[j * L + c];
+        }
+        for (int c = 0; c < L; c++) out[i * L + c] = acc[c];
+    }
+}
+
+/* out = F^T g */
+static void factor_apply_t(const hb_heartbeat *s, const double *g, double *out) {
+    const size_t d = s->dim;
+    if (!s->a.dense_active) {
+        for (size_t i = 0; i < d; i++) {
+            const double f = s->sm[i];
+#pragma omp simd
+            for (int c = 0; c < L; c++) out[i * L + c] = f * g[i * L + c];
+        }
+        return;
+    }
+    memset(out, 0, d * L * sizeof *out);
+    for (size_t i = 0; i < d; i++) {
+        const double *row = s->Lc + i * d, *gi = g + i * L;
+        for (size_t j = 0; j <= i; j++) {
+            const double f = row[j];
+#pragma omp simd
+            for (int c = 0; c < L; c++) out[j * L + c] += f * gi[c];
+        }
+    }
+}
+
+static void sq_norm(size_t d, const double *w, double *out) {
+    for (int c = 0; c < L; c++) out[c] = 0;
+    for (size_t i = 0; i < d; i++)
+#pragma omp simd
+        for (int c = 0; c < L; c++) out[c] += w[i * L + c] * w[i * L + c];
+}
+
+/* ---- kernels ---- */
+
+/* Workspace of one Langevin step: xi, v, y, gy, wy (d x L each), then the model's scratch. */
+static size_t step_ws(size_t d) {
+    return 5 * d * L + 2 * d + 8;
+}
+
+/* One preconditioned Langevin step at step size h for the lanes of b:
+   y = x + F (h w + sqrt(2h) xi) with w = F^T g(x) (so the drift is h M g), then
+   adjusted: Metropolis with log q(x|y) - log q(y|x) = -(y-x).(g(x)+g(y))/2
+   - (h/4)(|F^T g(y)|^2 - |F^T g(x)|^2) (ALGORITHMS.md §2.1, stable form, valid for any
+   symmetric M); unadjusted: move to every proposal that is not a divergence. wx and wx2
+   (F^T g and its squared norm at x) are kept up to date. acc gets the MALA acceptance
+   probability (applied or not), div the divergence flags. */
+static void langevin_lanes(const hb_heartbeat *s, const hb_step_ctx *ctx, hb_batch *b, double h,
+                           int adjusted, uint32_t p_noise, uint32_t p_accept, double *wx,
+                           double *wx2, double *ws, double *acc, int *div) {
+    const size_t d = s->dim, n = d * L;
+    double *xi = ws, *v = xi + n, *y = v + n, *gy = y + n, *wy = gy + n, *mws = wy + n;
+    double lpy[L], wy2[L], dot[L], delta[L], la[L], logu[L];
+    const double sq = sqrt(2.0 * h);
+    hb_rng_normals_lanes(ctx->seed, b->chain0, ctx->iter, p_noise, d, xi);
+#pragma omp simd
+    for (size_t k = 0; k < n; k++) v[k] = h * wx[k] + sq * xi[k];
+    factor_apply(s, v, y);
+#pragma omp simd
+    for (size_t k = 0; k < n; k++) y[k] += b->x[k];
+    hb_model_eval_lanes(ctx->model, y, lpy, gy, mws);
+    factor_apply_t(s, gy, wy);
+    sq_norm(d, wy, wy2);
+    for (int c = 0; c < L; c++) dot[c] = 0;
+    for (size_t i = 0; i < d; i++) {
+        const double *x_i = b->x + i * L, *g_i = b->g + i * L, *y_i = y + i * L, *gy_i = gy + i * L;
+#pragma omp simd
+        for (int c = 0; c < L; c++) dot[c] += (y_i[c] - x_i[c]) * (g_i[c] + gy_i[c]);
+    }
+    for (int c = 0; c < L; c++) {
+        double dl = lpy[c] - b->lp[c] - 0.5 * dot[c] - 0.25 * h * (wy2[c] - wx2[c]);
+        if (!isfinite(lpy[c]) || !isfinite(dl)) dl = -INFINITY;
+        delta[c] = dl;
+        la[c] = dl < 0 ? dl : 0;
+        div[c] = !isfinite(lpy[c]) || b->lp[c] - lpy[c] > DIVERGENCE;
+    }
+    hb_vexp(acc, la);
+    int take[L];
+    if (adjusted) {
+        hb_rng_uniforms_lanes(ctx->seed, b->chain0, ctx->iter, p_accept, 1, logu);
+        hb_vlog(logu, logu);
+        for (int c = 0; c < L; c++) take[c] = !div[c] && logu[c] < delta[c];
+    } else {
+        for (int c = 0; c < L; c++) take[c] = !div[c];
+    }
+    for (size_t i = 0; i < d; i++) {
+        double *x_i = b->x + i * L, *g_i = b->g + i * L, *w_i = wx + i * L;
+        const double *y_i = y + i * L, *gy_i = gy + i * L, *wy_i = wy + i * L;
+#pragma omp simd
+        for (int c = 0; c < L; c++) {
+            x_i[c] = take[c] ? y_i[c] : x_i[c];
+            g_i[c] = take[c] ? gy_i[c] : g_i[c];
+            w_i[c] = take[c] ? wy_i[c] : w_i[c];
+        }
+    }
+    for (int c = 0; c < L; c++)
+        if (take[c]) {
+            b->lp[c] = lpy[c];
+            wx2[c] = wy2[c];
+        }
+}
+
+/* Stage A: Adam-drift Langevin with the per-chain "bold driver" rate (HEARTBEAT.md). State
+   per chain: Adam's m [d], v [d], then eta. */
+static void stage_a_step(const hb_heartbeat *s, const hb_step_ctx *ctx, hb_batch *b, double *ws,
+                         hb_step_out *out) {
+    const size_t d = s->dim, n = d * L;
+    double *xi = ws, *y = xi + n, *gy = y + n, *mws = gy + n;
+    double *mom = b->state, *vel = b->state + n, *eta = b->state + 2 * n;
+    double lpy[L], P[L];
+    const double kk = (double)ctx->iter + 1, b1 = s->beta1, b2 = s->beta2;
+    const double c1 = 1.0 / (1.0 - pow(b1, kk)), c2 = 1.0 / (1.0 - pow(b2, kk));
+    double *psum = out->red ? out->red + RED_PSUM : NULL;
+    hb_rng_normals_lanes(ctx->seed, b->chain0, ctx->iter, HB_RNG_PROPOSAL, d, xi);
+    for (size_t i = 0; i < d; i++) {
+        double *m_i = mom + i * L, *v_i = vel + i * L;
+        const double *g_i = b->g + i * L, *x_i = b->x + i * L, *xi_i = xi + i * L;
+        double *y_i = y + i * L;
+#pragma omp simd
+        for (int c = 0; c < L; c++) {
+            const double g = g_i[c];
+            m_i[c] = b1 * m_i[c] + (1 - b1) * g;
+            v_i[c] = b2 * v_i[c] + (1 - b2) * g * g;
+            P[c] = 1.0 / (sqrt(v_i[c] * c2) + ADAM_EPS);
+            y_i[c] = x_i[c] + eta[c] * P[c] * m_i[c] * c1 + sqrt(2.0 * eta[c] * P[c]) * xi_i[c];
+        }
+        if (psum) {
+            double sum = 0;
+            for (int c = 0; c < b->n_real; c++) sum += P[c];
+            psum[i] = sum;
+        }
+    }
+    hb_model_eval_lanes(ctx->model, y, lpy, gy, mws);
+    const double tol = sqrt((double)d);
+    int take[L];
+    double taken = 0;
+    for (int c = 0; c < L; c++) {
+        take[c] = isfinite(lpy[c]) && lpy[c] > b->lp[c] - tol;
+        eta[c] = take[c] ? fmin(1.25 * eta[c], 1e100) : fmax(0.5 * eta[c], 1e-300);
+        out->stats[ST_DIV * L + c] = !isfinite(lpy[c]);
+        out->stats[ST_ACC * L + c] = out->stats[ST_ACC_LARGE * L + c] = take[c];
+        out->stats[ST_STEP * L + c] = eta[c];
+        out->n_grad[c] = 1;
+        if (c < b->n_real) taken += take[c];
+    }
+    for (size_t i = 0; i < d; i++) {
+        double *x_i = b->x + i * L, *g_i = b->g + i * L;
+        const double *y_i = y + i * L, *gy_i = gy + i * L;
+#pragma omp simd
+        for (int c = 0; c < L; c++) {
+            x_i[c] = take[c] ? y_i[c] : x_i[c];
+            g_i[c] = take[c] ? gy_i[c] : g_i[c];
+        }
+    }
+    for (int c = 0; c < L; c++) {
+        if (take[c]) b->lp[c] = lpy[c];
+        out->stats[ST_LP * L + c] = b->lp[c];
+    }
+    if (out->red) {
+        double *r = out->red;
+        r[RED_ACC] = taken;
+        r[RED_N] = b->n_real;
+        const double scale = 0.25 * sqrt((double)d);
+        double lpsum = 0;
+        for (int c = 0; c < b->n_real; c++) {
+            r[RED_HIST + hb_lp_hist_bin(b->lp[c], s->a.med_center, scale)] += 1;
+            lpsum += b->lp[c];
+        }
+        r[RED_LPSUM] = lpsum;
+    }
+}
+
+/* Stages B and C: one Metropolis-adjusted step at the stage's step size. */
+static void warmup_mala_step(const hb_heartbeat *s, const hb_step_ctx *ctx, hb_batch *b, double *ws,
+                             hb_step_out *out) {
+    const size_t d = s->dim;
+    double h = s->a.h;
+    if (s->a.stage == STAGE_C)
+        h = ((long)ctx->iter - s->c_start) % 2 == 0 ? s->a.step_max : s->a.step_min;
+    double *wx = ws, wx2[L], acc[L];
+    int div[L];
+    factor_apply_t(s, b->g, wx);
+    sq_norm(d, wx, wx2);
+    langevin_lanes(s, ctx, b, h, 1, HB_RNG_PROPOSAL, HB_RNG_ACCEPT, wx, wx2, ws + d * L, acc, div);
+    double sum = 0;
+    for (int c = 0; c < L; c++) {
+        out->stats[ST_LP * L + c] = b->lp[c];
+        out->stats[ST_STEP * L + c] = h;
+        out->stats[ST_ACC * L + c] = out->stats[ST_ACC_LARGE * L + c] = acc[c];
+        out->stats[ST_DIV * L + c] = div[c];
+        out->n_grad[c] = 1;
+        if (c < b->n_real) sum += acc[c];
+    }
+    if (out->red) {
+        out->red[RED_ACC] = sum;
+        out->red[RED_N] = b->n_real;
+    }
+}
+
+/* Sampling: one beat of n_sub steps from step_max down to step_min; the last state is the
+   draw. */
+static void beat(const hb_heartbeat *s, const hb_step_ctx *ctx, hb_batch *b, double *ws,
+                 hb_step_out *out) {
+    const size_t d = s->dim;
+    const int n = s->n_sub, q = n / 4 > 1 ? n / 4 : 1;
+    double *wx = ws, wx2[L], acc[L], first[L] = {0}, last[L] = {0};
+    int div[L], any[L] = {0};
+    factor_apply_t(s, b->g, wx);
+    sq_norm(d, wx, wx2);
+    for (int k = 0; k < n; k++) {
+        double h = hb_beat_step_size(s->schedule, s->a.step_min, s->a.step_max, k, n);
+        int adjusted = s->adjust == ADJ_MALA || (s->adjust == ADJ_HYBRID && h > 2 * s->a.step_min);
+        langevin_lanes(s, ctx, b, h, adjusted, hb_beat_purpose(k, HB_RNG_PROPOSAL),
+                       hb_beat_purpose(k, HB_RNG_ACCEPT), wx, wx2, ws + d * L, acc, div);
+        for (int c = 0; c < L; c++) {
+            if (k < q) first[c] += acc[c];
+            if (k >= n - q) last[c] += acc[c];
+            any[c] |= div[c];
+        }
+    }
+    for (int c = 0; c < L; c++) {
+        out->stats[ST_LP * L + c] = b->lp[c];
+        out->stats[ST_STEP * L + c] = s->a.step_min;
+        out->stats[ST_ACC * L + c] = last[c] / q;
+        out->stats[ST_ACC_LARGE * L + c] = first[c] / q;
+        out->stats[ST_DIV * L + c] = any[c];
+        out->n_grad[c] = n;
+    }
+}
+
+static void hb_step(const hb_step_ctx *ctx, hb_batch *b, double *ws, hb_step_out *out) {
+    const hb_heartbeat *s = ctx->self;
+    if (out->red) memset(out->red, 0, (RED_PSUM + s->dim) * sizeof *out->red);
+    if (!ctx->warmup)
+        beat(s, ctx, b, ws, out);
+    else if (s->a.stage == STAGE_A)
+        stage_a_step(s, ctx, b, ws, out);
+    else
+        warmup_mala_step(s, ctx, b, ws, out);
+}
+
+static void hb_init_batch(const hb_step_ctx *ctx, hb_batch *b) {
+    const hb_heartbeat *s = ctx->self;
+    const size_t n = s->dim * L;
+    memset(b->state, 0, 2 * n * sizeof *b->state);
+    for (int c = 0; c < L; c++) b->state[2 * n + c] = s->rate0;
+}
+
+/* ---- adaptation ---- */
+
+static void enter_b(hb_heartbeat *s, long k_next, const double *red) {
+    hb_adapt_state *a = &s->a;
+    const size_t d = s->dim;
+    const double n = red[RED_N];
+    /* P_pool = (mean P)^2: Adam's P ~ 1/|g| estimates a standard deviation. */
+    if (s->metric != MET_IDENTITY && n > 0)
+        for (size_t i = 0; i < d; i++) {
+            double p = red[RED_PSUM + i] / n, m = p * p;
+            s->m[i] = isfinite(m) && m > 0 ? m : 1.0;
+            s->sm[i] = sqrt(s->m[i]);
+        }
+    a->stage = STAGE_B;
+    a->b_start = k_next;
+    a->a_iters = (double)k_next;
+    a->h = 1.0;
+    hb_dual_avg_init(&a->da_b, a->h, MALA_TARGET);
+    long nb = s->c_start - k_next;
+    a->est[0] = k_next + nb / 3 - 1;
+    a->est[1] = s->c_start - 1;
+    /* Pool positions over enough iterations for n >= 10 d (dense) or n >= 100 (diag). */
+    double need = s->metric == MET_DENSE ? 10.0 * (double)d : 100.0;
+    long w = (long)ceil(need / (double)s->chains);
+    long cap = nb / 3 > 1 ? nb / 3 : 1;
+    a->window = w < 1 ? 1 : (w > cap ? cap : w);
+}
+
+static void enter_c(hb_heartbeat *s) {
+    hb_adapt_state *a = &s->a;
+    a->h_b = a->da_b.t > 0 ? hb_dual_avg_final(&a->da_b) : a->h;
+    a->step_max = s->max_fixed ? s->cfg_max : 2.0 * a->h_b;
+    a->step_min = s->min_fixed ? s->cfg_min : 0.5 * a->h_b;
+    hb_dual_avg_init(&a->da_max, a->step_max, s->target_max);
+    hb_dual_avg_init(&a->da_min, a->step_min, s->target_min);
+    a->stage = STAGE_C;
+}
+
+static void hb_plan(void *self, long k, hb_iter_plan *p) {
+    const hb_heartbeat *s = self;
+    p->reduce_stats = 1;
+    p->moments = s->metric == MET_DENSE ? HB_MOMENTS_DENSE : HB_MOMENTS_DIAG;
+    p->accumulate_moments = p->update_metric = 0;
+    if (s->a.stage != STAGE_B || s->metric == MET_IDENTITY) return;
+    for (int e = 0; e < 2; e++)
+        if (k > s->a.est[e] - s->a.window && k <= s->a.est[e]) {
+            p->accumulate_moments = 1;
+            p->update_metric = k == s->a.est[e];
+        }
+}
+
+static void hb_adapt(void *self, long k, const double *red) {
+    hb_heartbeat *s = self;
+    hb_adapt_state *a = &s->a;
+    const double n = red[RED_N], acc = n > 0 ? red[RED_ACC] / n : 0;
+    switch (a->stage) {
+    case STAGE_A: {
+        double med;
+        if (!a->med_init) {
+            med = n > 0 ? red[RED_LPSUM] / n : 0;
+            a->med_init = 1;
+            a->med_best = med;
+            a->med_best_k = k;
+        } else {
+            med = hb_lp_hist_median(red + RED_HIST, a->med_center, 0.25 * sqrt((double)s->dim));
+            if (med > a->med_best) {
+                a->med_best = med;
+                a->med_best_k = k;
+            }
+        }
+        a->med_center = med;
+        a->a_iters = (double)(k + 1);
+        int stalled = s->warmup >= 20 && k - a->med_best_k >= STALL;
+        if (k + 1 >= s->n_a || stalled) {
+            enter_b(s, k + 1, red);
+            if (k + 1 >= s->c_start) a->stage = STAGE_A; /* no stages B, C (short warmup) */
+        }
+        break;
+    }
+    case STAGE_B:
+        a->h = hb_dual_avg_update(&a->da_b, acc);
+        if (k + 1 >= s->c_start) enter_c(s);
+        break;
+    case STAGE_C:
+        if ((k - s->c_start) % 2 == 0) {
+            if (!s->max_fixed) a->step_max = hb_dual_avg_update(&a->da_max, acc);
+        } else if (!s->min_fixed) {
+            a->step_min = hb_dual_avg_update(&a->da_min, acc);
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+static int cmp_double(const void *pa, const void *pb) {
+    double x = *(const double *)pa, y = *(const double *)pb;
+    return (x > y) - (x < y);
+}
+
+/* In place lower Cholesky factor of the d x d row-major A (upper part zeroed); -1 if A is
+   not numerically positive definite. */
+static int cholesky(double *A, size_t d) {
+    for (size_t j = 0; j < d; j++) {
+        double s = A[j * d + j];
+        for (size_t k = 0; k < j; k++) s -= A[j * d + k] * A[j * d + k];
+        if (!(s > 0) || !isfinite(s)) return -1;
+        double ljj = sqrt(s);
+        A[j * d + j] = ljj;
+        for (size_t i = j + 1; i < d; i++) {
+            double t = A[i * d + j];
+            for (size_t k = 0; k < j; k++) t -= A[i * d + k] * A[j * d + k];
+            A[i * d + j] = t / ljj;
+        }
+        for (size_t i = 0; i < j; i++) A[i * d + j] = 0;
+    }
+    return 0;
+}
+
+/* A metric estimate from the pooled positions (HEARTBEAT.md stage B): variances shrunk in a
+   scale-free way, M = (n/(n+5)) var + (5/(n+5)) 1e-3 median(var); dense: the covariance
+   with its off-diagonal part shrunk by n/(n+5) towards that diagonal, then factored. */
+static int hb_set_moments(void *self, const double *mom, hb_error *err) {
+    hb_heartbeat *s = self;
+    hb_adapt_state *a = &s->a;
+    const size_t d = s->dim;
+    const double n = mom[0];
+    const int dense = s->metric == MET_DENSE;
+    if (n < 2)
+        return hb_fail(err, HB_ERR_INTERNAL, "heartbeat: metric estimate from %g positions", n);
+    for (size_t i = 0; i < d; i++) {
+        double q = dense ? mom[1 + d + i * d + i] : mom[1 + d + i];
+        s->tmp[i] = q / (n - 1);
+    }
+    double *var = s->m;
+    memcpy(var, s->tmp, d * sizeof *var);
+    qsort(s->tmp, d, sizeof *s->tmp, cmp_double);
+    double med = d % 2 ? s->tmp[d / 2] : 0.5 * (s->tmp[d / 2 - 1] + s->tmp[d / 2]);
+    const double w = n / (n + 5.0), reg = 5.0 / (n + 5.0) * 1e-3 * med;
+    for (size_t i = 0; i < d; i++) {
+        double m = w * var[i] + reg;
+        if (!isfinite(m) || !(m > 0))
+            return hb_fail(err, HB_ERR_MODEL,
+                           "warmup: the pooled variance of coordinate %zu is not finite or not "
+                           "positive (the chains diverged or are stuck)",
+                           i + 1);
+        s->m[i] = m;
+        s->sm[i] = sqrt(m);
+    }
+    if (dense) {
+        for (size_t i = 0; i < d; i++)
+            for (size_t j = 0; j < d; j++)
+                s->S[i * d + j] = i == j ? s->m[i] : w * mom[1 + d + i * d + j] / (n - 1);
+        memcpy(s->Lc, s->S, d * d * sizeof *s->Lc);
+        if (cholesky(s->Lc, d) == 0) {
+            a->dense_active = 1;
+        } else {
+            a->dense_active = 0;
+            a->fallback = 1;
+        }
+    }
+    /* New metric in stage B: restart dual averaging from the averaged step size (as Stan). */
+    if (a->stage == STAGE_B) {
+        if (a->da_b.t > 0) a->h = hb_dual_avg_final(&a->da_b);
+        hb_dual_avg_init(&a->da_b, a->h, MALA_TARGET);
+    }
+    return HB_OK;
+}
+
+static void hb_end_warmup(void *self) {
+    hb_heartbeat *s = self;
+    hb_adapt_state *a = &s->a;
+    if (a->stage == STAGE_C) {
+        if (!s->max_fixed && a->da_max.t > 0) a->step_max = hb_dual_avg_final(&a->da_max);
+        if (!s->min_fixed && a->da_min.t > 0) a->step_min = hb_dual_avg_final(&a->da_min);
+    } else {
+        /* No stage C ran (short warmup): the step sizes are fixed (checked in create). */
+        a->step_min = s->cfg_min;
+        a->step_max = s->cfg_max;
+    }
+    if (a->step_max < a->step_min) a->step_max = a->step_min;
+    a->stage = STAGE_DONE;
+}
+
+static double hb_step_size(const void *self) {
+    const hb_heartbeat *s = self;
+    switch (s->a.stage) {
+    case STAGE_A:
+        return s->rate0;
+    case STAGE_B:
+        return s->a.h;
+    default:
+        return s->a.step_min;
+    }
+}
+
+static size_t hb_report(const void *self, hb_adapt_item *it, size_t max) {
+    const hb_heartbeat *s = self;
+    const hb_adapt_state *a = &s->a;
+    if (max < 12) return 0;
+    size_t n = 0;
+#define SCALAR(nm, p) it[n++] = (hb_adapt_item){.name = (nm), .data = (p), .rows = 1, .cols = 1}
+#define TEXT(nm, t)                                                                                \
+    it[n++] = (hb_adapt_item) {                                                                    \
+        .name = (nm), .text = (t)                                                                  \
+    }
+    SCALAR("step_size", &a->step_min);
+    it[n++] = (hb_adapt_item){.name = "inv_metric", .data = s->m, .rows = s->dim, .cols = 1};
+    SCALAR("step_min", &a->step_min);
+    SCALAR("step_max", &a->step_max);
+    SCALAR("step_size_stage_b", &a->h_b);
+    SCALAR("stage_a_iterations", &a->a_iters);
+    SCALAR("subchain_length", &s->n_sub_d);
+    SCALAR("dense_fallback", &a->fallback);
+    TEXT("adjust", adjust_words[s->adjust]);
+    TEXT("schedule", schedule_words[s->schedule]);
+    TEXT("metric", a->dense_active ? "dense" : s->metric == MET_IDENTITY ? "identity" : "diag");
+    if (a->dense_active)
+        it[n++] = (hb_adapt_item){
+            .name = "inv_metric_dense", .data = s->S, .rows = s->dim, .cols = s->dim};
+#undef SCALAR
+#undef TEXT
+    return n;
+}
+
+/* Checkpoint blob: the adaptation state, the diagonal metric, then (dense) S and its factor. */
+static size_t hb_checkpoint_bytes(const void *self) {
+    const hb_heartbeat *s = self;
+    size_t d = s->dim;
+    return sizeof s->a + d * sizeof(double) + (s->S ? 2 * d * d * sizeof(double) : 0);
+}
+
+static void hb_save(const void *self, void *blob) {
+    const hb_heartbeat *s = self;
+    size_t d = s->dim;
+    char *p = blob;
+    memcpy(p, &s->a, sizeof s->a);
+    p += sizeof s->a;
+    memcpy(p, s->m, d * sizeof *s->m);
+    p += d * sizeof *s->m;
+    if (s->S) {
+        memcpy(p, s->S, d * d * sizeof *s->S);
+        memcpy(p + d * d * sizeof *s->S, s->Lc, d * d * sizeof *s->Lc);
+    }
+}
+
+static int hb_restore(void *self, const void *blob, hb_error *err) {
+    hb_heartbeat *s = self;
+    size_t d = s->dim;
+    const char *p = blob;
+    (void)err;
+    memcpy(&s->a, p, sizeof s->a);
+    p += sizeof s->a;
+    memcpy(s->m, p, d * sizeof *s->m);
+    p += d * sizeof *s->m;
+    for (size_t i = 0; i < d; i++) s->sm[i] = sqrt(s->m[i]);
+    if (s->S) {
+        memcpy(s->S, p, d * d * sizeof *s->S);
+        memcpy(s->Lc, p + d * d * sizeof *s->S, d * d * sizeof *s->Lc);
+    }
+    return HB_OK;
+}
+
+/* ---- creation ---- */
+
+static void hb_destroy(void *self) {
+    hb_heartbeat *s = self;
+    if (!s) return;
+    free(s->m);
+    free(s->sm);
+    free(s->S);
+    free(s->Lc);
+    free(s->tmp);
+    free(s);
+}
+
+static int read_config(hb_heartbeat *s, hb_config *cfg, hb_error *err) {
+    const char *path = hb_config_path(cfg);
+    const char *H = "heartbeat";
+    if (hb_cfg_has(cfg, "sampler", "step_size"))
+        return hb_fail(err, HB_ERR_USAGE,
+                       "%s: [sampler] step_size: the heartbeat sampler has two step sizes; set "
+                       "[heartbeat] step_min and step_max instead",
+                       path);
+    int64_t def = 8, v;
+    if (hb_cfg_int(cfg, H, "subchain_length", &def, 2, 1 << 20, &v, err)) return err->code;
+    s->n_sub = (int)v;
+    s->n_sub_d = (double)v;
+    def = 64; /* the run loop's default */
+    if (hb_cfg_int(cfg, "run", "chains", &def, 1, (int64_t)1 << 36, &s->chains, err))
+        return err->code;
+    if (hb_cfg_choice(cfg, H, "schedule", "quadratic", schedule_words, &s->schedule, err) ||
+        hb_cfg_choice(cfg, H, "adjust", "mala", adjust_words, &s->adjust, err) ||
+        hb_cfg_choice(cfg, "sampler", "metric", "auto", metric_words, &s->metric, err))
+        return err->code;
+    int min_auto = 1, max_auto = 1;
+    if (hb_cfg_double_or_auto(cfg, H, "step_min", 1, NULL, 1e-300, 1e300, &s->cfg_min, &min_auto,
+                              err) ||
+        hb_cfg_double_or_auto(cfg, H, "step_max", 1, NULL, 1e-300, 1e300, &s->cfg_max, &max_auto,
+                              err))
+        return err->code;
+    s->min_fixed = !min_auto;
+    s->max_fixed = !max_auto;
+    double t_min = 0.95, t_max = 0.10, rate = 0.2, b1 = 0.3, b2 = 0.999;
+    if (hb_cfg_double(cfg, H, "target_accept_min", &t_min, 0.01, 0.999, &s->target_min, err) ||
+        hb_cfg_double(cfg, H, "target_accept_max", &t_max, 0.001, 0.99, &s->target_max, err) ||
+        hb_cfg_double(cfg, H, "warmup_rate", &rate, 1e-12, 1e12, &s->rate0, err) ||
+        hb_cfg_double(cfg, H, "adam_beta1", &b1, 0, 0.9999, &s->beta1, err) ||
+        hb_cfg_double(cfg, H, "adam_beta2", &b2, 0, 0.999999, &s->beta2, err))
+        return err->code;
+    if (s->target_max >= s->target_min)
+        return hb_fail(err, HB_ERR_USAGE,
+                       "%s: [heartbeat] target_accept_max (%g) must be below target_accept_min "
+                       "(%g): step_max is the large step",
+                       path, s->target_max, s->target_min);
+    if (s->min_fixed && s->max_fixed && s->cfg_max < s->cfg_min)
+        return hb_fail(err, HB_ERR_USAGE, "%s: [heartbeat] step_max (%g) is below step_min (%g)",
+                       path, s->cfg_max, s->cfg_min);
+    if (s->warmup < 20) {
+        if (!s->min_fixed || !s->max_fixed || s->metric != MET_IDENTITY)
+            return hb_fail(err, HB_ERR_USAGE,
+                           "%s: [run] warmup = %ld is too short for the heartbeat sampler's "
+                           "three-stage warmup (at least 20), unless [heartbeat] step_min and "
+                           "step_max are numbers and [sampler] metric = identity",
+                           path, s->warmup);
+    }
+    return HB_OK;
+}
+
+static int hb_create(hb_config *cfg, const hb_model *model, long warmup, void **self,
+                     hb_error *err) {
+    hb_heartbeat *s = calloc(1, sizeof *s);
+    if (!s) abort();
+    s->dim = model->dim;
+    s->warmup = warmup;
+    if (read_config(s, cfg, err)) {
+        hb_destroy(s);
+        return err->code;
+    }
+    const size_t d = s->dim;
+    /* auto: dense when there are at least 10 chains per dimension (HEARTBEAT.md stage B). */
+    if (s->metric == MET_AUTO)
+        s->metric = d > 1 && (double)s->chains >= 10.0 * (double)d ? MET_DENSE : MET_DIAG;
+    if (s->metric == MET_DENSE && d == 1) s->metric = MET_DIAG;
+    if (warmup >= 20) {
+        s->n_a = (long)(0.15 * (double)warmup);
+        long n_c = (long)(0.40 * (double)warmup);
+        s->c_start = warmup - n_c;
+    } else {
+        s->n_a = s->c_start = warmup; /* stage A only */
+    }
+    if (s->n_a < 1) s->n_a = 1;
+    s->m = malloc(d * sizeof *s->m);
+    s->sm = malloc(d * sizeof *s->sm);
+    s->tmp = malloc(d * sizeof *s->tmp);
+    if (!s->m || !s->sm || !s->tmp) abort();
+    for (size_t i = 0; i < d; i++) s->m[i] = s->sm[i] = 1.0;
+    if (s->metric == MET_DENSE) {
+        s->S = calloc(d * d, sizeof *s->S);
+        s->Lc = calloc(d * d, sizeof *s->Lc);
+        if (!s->S || !s->Lc) abort();
+    }
+    s->a.stage = STAGE_A;
+    s->a.h = s->a.h_b = 1.0;
+    s->a.step_min = s->min_fixed ? s->cfg_min : 0.0;
+    s->a.step_max = s->max_fixed ? s->cfg_max : 0.0;
+    *self = s;
+    return HB_OK;
+}
+
+static size_t hb_state_doubles(const void *self, size_t dim) {
+    (void)self;
+    return 2 * dim + 1;
+}
+
+static size_t hb_workspace_doubles(const void *self, size_t dim) {
+    (void)self;
+    return dim * L + step_ws(dim);
+}
+
+static size_t hb_red_doubles(const void *self, size_t dim) {
+    (void)self;
+    return RED_PSUM + dim;
+}
+
+const hb_sampler_type hb_sampler_heartbeat = {
+    .name = "heartbeat",
+    .summary = "Heartbeat: pooled three-stage warmup (Adam-drift exploration, pooled metric, "
+               "step_min/step_max), then annealed Langevin beats keeping the last state",
+    .create = hb_create,
+    .destroy = hb_destroy,
+    .state_doubles = hb_state_doubles,
+    .workspace_doubles = hb_workspace_doubles,
+    .stats = heartbeat_stats,
+    .n_stats = N_STATS,
+    .n_red = RED_PSUM,
+    .red_doubles = hb_red_doubles,
+    .init_batch = hb_init_batch,
+    .plan = hb_plan,
+    .step = hb_step,
+    .adapt = hb_adapt,
+    .set_moments = hb_set_moments,
+    .end_warmup = hb_end_warmup,
+    .step_size = hb_step_size,
+    .report = hb_report,
+    .checkpoint_bytes = hb_checkpoint_bytes,
+    .save = hb_save,
+    .restore = hb_restore,
+};

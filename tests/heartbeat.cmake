@@ -1,0 +1,3 @@
+# The Heartbeat sampler (issue 3): building blocks in process, known moments end to end,
+# bitwise invariance over ranks x threads.
+hb_add_test(test_heartbeat test_heartbeat.c TIMEOUT 600 LABELS mpi)

@@ -15,6 +15,7 @@
 #include "heartbeat/heartbeat.h"
 #include "io/config.h"
 #include "io/h5out.h"
+#include "models/constrained.h"
 #include "models/models.h"
 #include "samplers/sampler.h"
 
@@ -39,6 +40,9 @@ typedef struct run {
     const hb_sampler_type *st;
     void *sampler;
     size_t dim, n_state, n_ws, n_stats, n_red;
+    size_t n_out;   /* values per draw in /posterior: the model's outputs (ABI v2) or dim */
+    int has_out;    /* the model has constrained outputs */
+    double *outbuf; /* per thread: outputs [n_out][L] + scratch dim + n_out */
     /* chain blocks: global batch range of this rank */
     size_t nb_total, b0, nb_local;
     size_t chain0, n_local; /* real chains of this rank */
@@ -180,6 +184,7 @@ static void setup_batches(run *r) {
     r->ws = alloc_doubles(ws * (size_t)r->nthreads);
     r->n_ws = ws;
     r->lane_stats = alloc_doubles((r->n_stats + 1) * L * (size_t)r->nthreads);
+    r->outbuf = alloc_doubles((r->n_out * L + d + r->n_out) * (size_t)r->nthreads);
     r->red = alloc_doubles((r->n_red ? r->n_red : 1) * r->nb_local);
     r->moments = alloc_doubles((1 + 2 * d) * r->nb_local);
 }
@@ -356,10 +361,18 @@ static void sample_block(run *r, size_t j0, size_t nd, draw_buffers *db) {
                 r->st->step(&ctx, b, r->ws + (size_t)t * r->n_ws, &out);
                 for (int c = 0; c < L; c++) nsteps[c] += out.n_grad[c];
             }
+            /* The draw as the output reports it: the model's constrained outputs when it
+               has them (tau, not log tau), else the coordinates. */
+            const double *src = b->x;
+            if (keep && r->has_out) {
+                double *ob = r->outbuf + (size_t)t * (r->n_out * L + d + r->n_out);
+                hb_model_outputs_lanes(&r->model, b->x, ob, ob + r->n_out * L);
+                src = ob;
+            }
             for (int c = 0; keep && c < b->n_real; c++) {
                 size_t row = (lc0 + (size_t)c) * nd + j;
-                double *dst = db->pos + row * d;
-                for (size_t i = 0; i < d; i++) dst[i] = b->x[i * L + c];
+                double *dst = db->pos + row * r->n_out;
+                for (size_t i = 0; i < r->n_out; i++) dst[i] = src[i * L + c];
                 for (size_t s = 0; s < ns; s++)
                     store_stat(db->stats[s], db->spec[s].type, row, stats[s * L + c]);
                 ((int64_t *)db->stats[ns])[row] = nsteps[c];
@@ -417,6 +430,7 @@ static void run_free(run *r) {
     free(r->mem);
     free(r->ws);
     free(r->lane_stats);
+    free(r->outbuf);
     free(r->red);
     free(r->moments);
     free(r->dense);
@@ -453,6 +467,8 @@ static int prepare(run *r, const hb_run_options *opt, hb_error *err) {
     if (hb_model_open(&r->model, r->cfg, err)) return err->code;
     r->model_open = 1;
     r->dim = r->model.dim;
+    r->has_out = hb_model_has_outputs(&r->model);
+    r->n_out = hb_model_n_outputs(&r->model);
     if (r->st->create(r->cfg, &r->model, (long)r->rs.warmup, &r->sampler, err)) {
         r->sampler = NULL;
         return err->code;
@@ -485,21 +501,21 @@ int hb_run(MPI_Comm comm, const hb_run_options *opt, hb_error *err) {
     size_t nd = (size_t)r->rs.write_batch;
     if (nd == 0) {
         /* about 256 MB of draws over all ranks per write, at most 1000 draws */
-        double per_draw = (double)r->rs.chains * (double)(d + ns + 1) * 8.0;
+        double per_draw = (double)r->rs.chains * (double)(r->n_out + ns + 1) * 8.0;
         nd = (size_t)fmax(1.0, fmin(1000.0, floor(268435456.0 / per_draw)));
     }
     if (nd > D) nd = D;
-    const char **names = malloc((d ? d : 1) * sizeof *names);
+    const char **names = malloc((r->n_out ? r->n_out : 1) * sizeof *names);
     hb_stat_spec *spec = malloc((ns + 1) * sizeof *spec);
     if (!names || !spec) abort();
-    for (size_t i = 0; i < d; i++) names[i] = r->model.vt->coord_name(r->model.impl, i);
+    for (size_t i = 0; i < r->n_out; i++) names[i] = hb_model_output_name(&r->model, i);
     for (size_t s = 0; s < ns; s++) spec[s] = r->st->stats[s];
     spec[ns] = (hb_stat_spec){"n_steps", HB_STAT_I64};
     hb_out_layout lay = {.n_chains = (size_t)r->rs.chains,
                          .chain0 = r->chain0,
                          .n_local = r->n_local,
                          .n_draws = D,
-                         .dim = d,
+                         .dim = r->n_out,
                          .coord_names = names,
                          .n_stats = ns + 1,
                          .stats = spec,
@@ -566,7 +582,7 @@ int hb_run(MPI_Comm comm, const hb_run_options *opt, hb_error *err) {
     db.stats = calloc(ns + 1, sizeof *db.stats);
     if (!db.stats) abort();
     if (write) {
-        db.pos = malloc((r->n_local * nd * d + 1) * sizeof *db.pos);
+        db.pos = malloc((r->n_local * nd * r->n_out + 1) * sizeof *db.pos);
         if (!db.pos) abort();
         for (size_t s = 0; s <= ns; s++) {
             db.stats[s] = calloc(r->n_local * nd + 1, stat_size(spec[s].type));

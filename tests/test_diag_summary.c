@@ -352,6 +352,25 @@ static void test_unadjusted_warning(void) {
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "heartbeat with adjust = none"));
     free(out);
     free(p);
+    /* the mode as the sampler reports it: attribute adjust of /adaptation */
+    s.config = "[heartbeat]\n";
+    p = tpath("hb_adapt_none.h5");
+    CU_ASSERT_EQUAL_FATAL(write_run(p, &s, x), HB_OK);
+    hid_t h = H5Fopen(p, H5F_ACC_RDWR, H5P_DEFAULT);
+    hid_t g = H5Gcreate2(h, "/adaptation", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t sp = H5Screate(H5S_SCALAR), st = H5Tcopy(H5T_C_S1);
+    H5Tset_size(st, 4);
+    hid_t a = H5Acreate2(g, "adjust", st, sp, H5P_DEFAULT, H5P_DEFAULT);
+    CU_ASSERT(H5Awrite(a, st, "none") >= 0);
+    H5Aclose(a);
+    H5Tclose(st);
+    H5Sclose(sp);
+    H5Gclose(g);
+    H5Fclose(h);
+    CU_ASSERT_EQUAL(hbt_sh(&out, "%s summary %s", g_bin, p), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "heartbeat with adjust = none"));
+    free(out);
+    free(p);
     /* adjusted heartbeat, and a file without the attributes: no warning */
     s.config = "[heartbeat]\nadjust = mala\n";
     p = tpath("hb_mala.h5");

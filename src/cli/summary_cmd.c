@@ -2,6 +2,7 @@
  * of CmdStan's stansummary 2.36, plus nested R-hat for many chains) and a sample_stats digest. */
 #define _POSIX_C_SOURCE 200809L
 #include <ctype.h>
+#include <hdf5.h>
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -316,7 +317,43 @@ static char *config_value(const char *ini, const char *section, const char *key)
     return NULL;
 }
 
-static char *unadjusted_warning(hb_h5in *f, char **algorithm) {
+/* String attribute `name` of group `group` (the reader exposes root attributes only); NULL
+   if absent or not a string. HDF5's error printing is silenced meanwhile. */
+static char *group_attr_string(const char *path, const char *group, const char *name) {
+    H5E_auto2_t fn;
+    void *data;
+    H5Eget_auto2(H5E_DEFAULT, &fn, &data);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    char *out = NULL;
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t g = f < 0 || H5Lexists(f, group, H5P_DEFAULT) <= 0 ? -1 : H5Gopen2(f, group, H5P_DEFAULT);
+    hid_t a = g < 0 || H5Aexists(g, name) <= 0 ? -1 : H5Aopen(g, name, H5P_DEFAULT);
+    hid_t t = a < 0 ? -1 : H5Aget_type(a);
+    if (t >= 0 && H5Tget_class(t) == H5T_STRING) {
+        hid_t mt = H5Tcopy(H5T_C_S1);
+        if (H5Tis_variable_str(t) > 0) {
+            char *v = NULL;
+            if (H5Tset_size(mt, H5T_VARIABLE) >= 0 && H5Aread(a, mt, &v) >= 0 && v) out = strdup(v);
+            if (v) H5free_memory(v);
+        } else {
+            size_t n = H5Tget_size(t);
+            out = calloc(n + 1, 1);
+            if (out && (H5Tset_size(mt, n + 1) < 0 || H5Aread(a, mt, out) < 0)) {
+                free(out);
+                out = NULL;
+            }
+        }
+        H5Tclose(mt);
+    }
+    if (t >= 0) H5Tclose(t);
+    if (a >= 0) H5Aclose(a);
+    if (g >= 0) H5Gclose(g);
+    if (f >= 0) H5Fclose(f);
+    H5Eset_auto2(H5E_DEFAULT, fn, data);
+    return out;
+}
+
+static char *unadjusted_warning(hb_h5in *f, const char *path, char **algorithm) {
     hb_error e;
     hb_error_clear(&e);
     char *alg = NULL, *msg = NULL;
@@ -328,8 +365,12 @@ static char *unadjusted_warning(hb_h5in *f, char **algorithm) {
     if (strcmp(alg, "ula") == 0 || strcmp(alg, "pmm") == 0) {
         what = alg;
     } else if (strcmp(alg, "heartbeat") == 0) {
+        /* where the run records its mode: /adaptation (the sampler's report), a root
+           attribute, or the stored config (absent key: the default, mala) */
+        adjust = group_attr_string(path, "/adaptation", "adjust");
         hb_error_clear(&e);
-        if (hb_h5in_attr_string(f, "adjust", &adjust, &e) != HB_OK) {
+        if (!adjust && hb_h5in_attr_string(f, "adjust", &adjust, &e) != HB_OK) adjust = NULL;
+        if (!adjust) {
             char *cfg = NULL;
             hb_error_clear(&e);
             if (hb_h5in_attr_string(f, "config", &cfg, &e) == HB_OK)
@@ -337,6 +378,8 @@ static char *unadjusted_warning(hb_h5in *f, char **algorithm) {
             free(cfg);
         }
         if (adjust && strcmp(adjust, "none") == 0) what = "heartbeat with adjust = none";
+        if (adjust && strcmp(adjust, "hybrid") == 0)
+            what = "heartbeat with adjust = hybrid: its final small steps";
     }
     if (what) {
         msg = malloc(400);
@@ -500,7 +543,7 @@ int hb_cli_summary(int argc, char **argv) {
 
     digest dg;
     if ((rc = read_digest(f, nc, nd, &dg, &err)) != HB_OK) goto fail;
-    warn_unadj = unadjusted_warning(f, &algorithm);
+    warn_unadj = unadjusted_warning(f, o.path, &algorithm);
     eff e = min_ess(rows, nrows);
     int complete = nd == nd_alloc;
     double grad =

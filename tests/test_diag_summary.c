@@ -224,6 +224,7 @@ static void check_csv_numbers(const char *out, const spec *s, const double *x, s
 /* ---- cases ---- */
 
 static const char *const names5[] = {"mu", "theta[1]", "theta[2]", "theta[3]", "const"};
+static const char *const names_mat[] = {"a[1,1]", "a[1,2]", "a[2,1]", "a[2,2]", "b"};
 
 static void test_formats(void) {
     spec s = {16, 200, 200, 50, names5, 5, "mala", NULL, 1};
@@ -310,6 +311,25 @@ static void test_formats(void) {
     free(out);
     CU_ASSERT_EQUAL(hbt_sh(&out, "%s summary --help", g_bin), 0);
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "--superchain-size"));
+    free(out);
+    free(p);
+    free(x);
+}
+
+static void test_matrix_names(void) {
+    /* a 2-d variable: coordinate names with commas, selectable with --vars */
+    spec s = {4, 60, 60, 60, names_mat, 5, "mala", NULL, 0};
+    double *x = make_draws(&s, 9);
+    char *p = tpath("matrix.h5"), *out = NULL;
+    CU_ASSERT_EQUAL_FATAL(write_run(p, &s, x), HB_OK);
+    CU_ASSERT_EQUAL(hbt_sh(&out, "%s summary %s --format csv --vars 'a[1,2],b' 2>&1", g_bin, p), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "\"a[1,2]\""));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "\"b\""));
+    CU_ASSERT_PTR_NULL(strstr(out, "\"a[2,1]\""));
+    free(out);
+    CU_ASSERT_EQUAL(hbt_sh(&out, "%s summary %s --format csv --vars a 2>&1", g_bin, p), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "\"a[2,2]\""));
+    CU_ASSERT_PTR_NULL(strstr(out, "\"b\""));
     free(out);
     free(p);
     free(x);
@@ -562,6 +582,7 @@ int main(int argc, char **argv) {
     g_bin = hbt_env("HB_BIN");
     static const hbt_case cases[] = {
         {"table, csv, json, --vars, --superchain-size", test_formats},
+        {"matrix-valued variable names", test_matrix_names},
         {"partial file: committed draws only", test_partial_file},
         {"unadjusted-sampler warning", test_unadjusted_warning},
         {"corrupt, truncated, foreign, missing group: exit 4", test_bad_files},

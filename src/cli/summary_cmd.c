@@ -150,12 +150,18 @@ static int select_vars(hb_h5in *f, const char *vars, int has_lp, selection *s) {
         s->lp = has_lp;
         return HB_OK;
     }
-    char *copy = strdup(vars), *save = NULL;
+    char *copy = strdup(vars);
     if (!copy) return HB_ERR_INTERNAL;
+    /* split on commas outside brackets: "a[1,2],mu" is two names */
+    int depth = 0;
+    for (char *q = copy; *q; q++) {
+        depth += *q == '[' ? 1 : *q == ']' ? -1 : 0;
+        if (*q == ',' && depth <= 0) *q = '\x1f';
+    }
     int rc = HB_OK;
-    char name[192];
-    for (char *tok = strtok_r(copy, ",", &save); tok && rc == HB_OK;
-         tok = strtok_r(NULL, ",", &save)) {
+    char name[192], *save = NULL;
+    for (char *tok = strtok_r(copy, "\x1f", &save); tok && rc == HB_OK;
+         tok = strtok_r(NULL, "\x1f", &save)) {
         while (isspace((unsigned char)*tok)) tok++;
         size_t len = strlen(tok);
         while (len && isspace((unsigned char)tok[len - 1])) tok[--len] = '\0';

@@ -139,7 +139,7 @@ void hb_langevin_step(const hb_step_ctx *ctx, const hb_basic *s, int adjusted, h
     const size_t d = ctx->dim;
     const double h = s->h, noise_sd = sqrt(2.0 * h);
     double *xi = ws, *y = ws + d * L, *gy = ws + 2 * d * L;
-    double *lpy = ws + 3 * d * L, *logu = lpy + L, *acc = logu + L, *tmp = acc + L;
+    double *lpy = ws + 3 * d * L, *u = lpy + L, *acc = u + L, *tmp = acc + L;
     double *model_ws = tmp + L;
     double dot[L], qg[L];
 
@@ -164,8 +164,7 @@ void hb_langevin_step(const hb_step_ctx *ctx, const hb_basic *s, int adjusted, h
             qg[c] += mi * (gy_i[c] * gy_i[c] - g_i[c] * g_i[c]);
         }
     }
-    hb_rng_uniforms_lanes(ctx->seed, b->chain0, ctx->iter, HB_RNG_ACCEPT, 1, logu);
-    hb_vlog(logu, logu);
+    hb_rng_uniforms_lanes(ctx->seed, b->chain0, ctx->iter, HB_RNG_ACCEPT, 1, u);
     int take[L];
     for (int c = 0; c < L; c++) {
         double delta = lpy[c] - b->lp[c] - 0.5 * dot[c] - 0.25 * h * qg[c];
@@ -174,10 +173,14 @@ void hb_langevin_step(const hb_step_ctx *ctx, const hb_basic *s, int adjusted, h
         tmp[c] = delta < 0 ? delta : 0; /* log acceptance probability, never above 0 */
         int diverging = !isfinite(lpy[c]) || b->lp[c] - lpy[c] > 1000.0;
         out->stats[HB_BASIC_DIVERGING * L + c] = diverging;
-        take[c] = adjusted ? (logu[c] < delta) : finite;
+        take[c] = finite;
         out->n_grad[c] = 1;
     }
     hb_vexp(acc, tmp);
+    /* Accept iff u < exp(min(delta, 0)): the same event as log u < delta, one log fewer;
+       the exponent is never above 0, and a non-finite delta gives acc = 0. */
+    if (adjusted)
+        for (int c = 0; c < L; c++) take[c] = u[c] < acc[c];
     for (size_t i = 0; i < d; i++) {
         double *x_i = b->x + i * L, *g_i = b->g + i * L;
         const double *y_i = y + i * L, *gy_i = gy + i * L;

@@ -48,8 +48,8 @@ static void rwmh_step(const hb_step_ctx *ctx, hb_batch *b, double *ws, hb_step_o
     enum { L = HB_LANES };
     const hb_basic *s = ctx->self;
     const size_t d = ctx->dim;
-    double *y = ws, *gy = ws + d * L, *lpy = gy + d * L, *logu = lpy + L, *acc = logu + L,
-           *tmp = acc + L, *model_ws = tmp + L;
+    double *y = ws, *gy = ws + d * L, *lpy = gy + d * L, *u = lpy + L, *acc = u + L, *tmp = acc + L,
+           *model_ws = tmp + L;
     hb_rng_normals_lanes(ctx->seed, b->chain0, ctx->iter, HB_RNG_PROPOSAL, d, y);
     for (size_t i = 0; i < d; i++) {
         const double sc = s->h * s->sm[i];
@@ -60,19 +60,20 @@ static void rwmh_step(const hb_step_ctx *ctx, hb_batch *b, double *ws, hb_step_o
     }
     /* The ABI has no log-density-only entry: the gradient is computed and dropped. */
     hb_model_eval_lanes(ctx->model, y, lpy, gy, model_ws);
-    hb_rng_uniforms_lanes(ctx->seed, b->chain0, ctx->iter, HB_RNG_ACCEPT, 1, logu);
-    hb_vlog(logu, logu);
+    hb_rng_uniforms_lanes(ctx->seed, b->chain0, ctx->iter, HB_RNG_ACCEPT, 1, u);
     int take[L];
     double sum_acc = 0;
     for (int c = 0; c < L; c++) {
         double delta = lpy[c] - b->lp[c];
         if (!isfinite(lpy[c]) || !(delta == delta)) delta = -INFINITY;
         tmp[c] = delta < 0 ? delta : 0;
-        take[c] = logu[c] < delta;
         out->stats[HB_BASIC_DIVERGING * L + c] = !isfinite(lpy[c]);
         out->n_grad[c] = 0;
     }
     hb_vexp(acc, tmp);
+    /* Accept iff u < exp(min(delta, 0)): the same event as log u < delta, one log fewer;
+       the exponent is never above 0, and a non-finite delta gives acc = 0. */
+    for (int c = 0; c < L; c++) take[c] = u[c] < acc[c];
     for (size_t i = 0; i < d; i++) {
         double *x_i = b->x + i * L;
         const double *y_i = y + i * L;

@@ -10,6 +10,7 @@ static void usage(FILE *f) {
             "usage:\n"
             "  heartbeat run CONFIG.ini [--set section.key=value]... [--output PATH] [--quiet]\n"
             "  heartbeat summary RUN.h5 [--format table|csv|json] [--vars NAME,...]\n"
+            "                    [--superchain-size K]\n"
             "  heartbeat models                  list built-in models and their options\n"
             "  heartbeat check-grad CONFIG.ini   finite-difference check of the model's gradient\n"
             "  heartbeat validate RUN.h5 REFERENCE.json   compare a run with reference moments\n"

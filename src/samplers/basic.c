@@ -155,7 +155,25 @@ void hb_langevin_step(const hb_step_ctx *ctx, const hb_basic *s, int adjusted, h
 
     /* log q(x|y) - log q(y|x) = -1/2 (y-x).(g(x)+g(y)) - h/4 sum m (g(y)^2 - g(x)^2) */
     for (int c = 0; c < L; c++) dot[c] = qg[c] = 0;
-    for (size_t i = 0; i < d; i++) {
+    int take[L];
+    if (!adjusted) {
+        /* Unadjusted: every finite proposal is taken, so the move and the acceptance gauge
+           (reported, not used) share one pass over the arrays, and no uniform is drawn. */
+        for (int c = 0; c < L; c++) take[c] = isfinite(lpy[c]);
+        for (size_t i = 0; i < d; i++) {
+            const double mi = s->m[i];
+            double *x_i = b->x + i * L, *g_i = b->g + i * L;
+            const double *y_i = y + i * L, *gy_i = gy + i * L;
+#pragma omp simd
+            for (int c = 0; c < L; c++) {
+                dot[c] += (y_i[c] - x_i[c]) * (g_i[c] + gy_i[c]);
+                qg[c] += mi * (gy_i[c] * gy_i[c] - g_i[c] * g_i[c]);
+                x_i[c] = take[c] ? y_i[c] : x_i[c];
+                g_i[c] = take[c] ? gy_i[c] : g_i[c];
+            }
+        }
+    }
+    for (size_t i = 0; adjusted && i < d; i++) {
         const double mi = s->m[i];
         const double *x_i = b->x + i * L, *g_i = b->g + i * L, *y_i = y + i * L, *gy_i = gy + i * L;
 #pragma omp simd
@@ -164,8 +182,7 @@ void hb_langevin_step(const hb_step_ctx *ctx, const hb_basic *s, int adjusted, h
             qg[c] += mi * (gy_i[c] * gy_i[c] - g_i[c] * g_i[c]);
         }
     }
-    hb_rng_uniforms_lanes(ctx->seed, b->chain0, ctx->iter, HB_RNG_ACCEPT, 1, u);
-    int take[L];
+    if (adjusted) hb_rng_uniforms_lanes(ctx->seed, b->chain0, ctx->iter, HB_RNG_ACCEPT, 1, u);
     for (int c = 0; c < L; c++) {
         double delta = lpy[c] - b->lp[c] - 0.5 * dot[c] - 0.25 * h * qg[c];
         int finite = isfinite(lpy[c]) && isfinite(delta);
@@ -173,7 +190,6 @@ void hb_langevin_step(const hb_step_ctx *ctx, const hb_basic *s, int adjusted, h
         tmp[c] = delta < 0 ? delta : 0; /* log acceptance probability, never above 0 */
         int diverging = !isfinite(lpy[c]) || b->lp[c] - lpy[c] > 1000.0;
         out->stats[HB_BASIC_DIVERGING * L + c] = diverging;
-        take[c] = finite;
         out->n_grad[c] = 1;
     }
     hb_vexp(acc, tmp);
@@ -181,7 +197,7 @@ void hb_langevin_step(const hb_step_ctx *ctx, const hb_basic *s, int adjusted, h
        the exponent is never above 0, and a non-finite delta gives acc = 0. */
     if (adjusted)
         for (int c = 0; c < L; c++) take[c] = u[c] < acc[c];
-    for (size_t i = 0; i < d; i++) {
+    for (size_t i = 0; adjusted && i < d; i++) {
         double *x_i = b->x + i * L, *g_i = b->g + i * L;
         const double *y_i = y + i * L, *gy_i = gy + i * L;
 #pragma omp simd

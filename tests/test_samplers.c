@@ -14,6 +14,9 @@
 enum { DIM = 10 };
 static const double KAPPA = 10.0, RHO = 0.5;
 
+/* Extra [sampler] lines of the next run_config (e.g. a metric), "" by default. */
+static const char *sampler_extra = "";
+
 /* Run a config, return the output path (malloc'd) or NULL. */
 static char *run_config(const char *tag, const char *algorithm, const char *model_lines, int chains,
                         int warmup, int draws) {
@@ -21,8 +24,8 @@ static char *run_config(const char *tag, const char *algorithm, const char *mode
     if (asprintf(&out, "%s/%s_%s.h5", hbt_tmpdir(), tag, algorithm) < 0) return NULL;
     snprintf(text, sizeof text,
              "[run]\nseed = 4242\nchains = %d\nwarmup = %d\ndraws = %d\noutput = %s\n"
-             "[model]\n%s\n[sampler]\nalgorithm = %s\n",
-             chains, warmup, draws, out, model_lines, algorithm);
+             "[model]\n%s\n[sampler]\nalgorithm = %s\n%s\n",
+             chains, warmup, draws, out, model_lines, algorithm, sampler_extra);
     snprintf(name, sizeof name, "%s_%s.ini", tag, algorithm);
     char *cfg = hbt_write_file(name, text);
     char *log = NULL;
@@ -203,6 +206,26 @@ static void mixture_case(const char *algorithm) {
 static void test_mala_gaussian(void) {
     gaussian_case("mala");
 }
+
+/* The dense metric (pooled covariance, Cholesky-factored proposal): exact as well, and the
+   adapted covariance is reported. */
+static void test_mala_dense_gaussian(void) {
+    sampler_extra = "metric = dense";
+    gaussian_case("mala");
+    sampler_extra = "";
+    char *out;
+    if (asprintf(&out, "%s/gauss_mala.h5", hbt_tmpdir()) < 0) exit(1);
+    size_t n, dims[4];
+    int rank;
+    double *S = hbt_read_dataset(out, "/adaptation/inv_metric_dense", &n, dims, &rank);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(S);
+    CU_ASSERT(rank == 2 && dims[0] == DIM && dims[1] == DIM);
+    /* The estimate is near the true covariance: correlation RHO off the diagonal. */
+    double r = S[DIM - 1] / sqrt(S[0] * S[DIM * DIM - 1]);
+    CU_ASSERT(fabs(r - RHO) < 0.1);
+    free(S);
+    free(out);
+}
 static void test_rwmh_gaussian(void) {
     gaussian_case("rwmh");
 }
@@ -259,6 +282,7 @@ static void test_output_none(void) {
 int main(void) {
     static const hbt_case cases[] = {
         {"mala on a correlated 10-d gaussian", test_mala_gaussian},
+        {"mala with a dense metric on a correlated 10-d gaussian", test_mala_dense_gaussian},
         {"rwmh on a correlated 10-d gaussian", test_rwmh_gaussian},
         {"ula on a correlated 10-d gaussian (exact ULA law)", test_ula_gaussian},
         {"mala on the 1-d mixture", test_mala_mixture},

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "adapt/dense.h"
 #include "core/rng.h"
 #include "core/vmath.h"
 
@@ -30,12 +31,13 @@ int hb_basic_create(hb_basic *s, hb_config *cfg, const char *section, double def
     static const char *const metrics[] = {"diag", "identity", "auto", "dense", NULL};
     int metric = 0;
     if (hb_cfg_choice(cfg, "sampler", "metric", "diag", metrics, &metric, err)) return err->code;
-    if (metric == 3)
+    if (metric == 3 && strcmp(section, "mala") != 0 && strcmp(section, "ula") != 0)
         return hb_fail(err, HB_ERR_USAGE,
                        "%s: [sampler] metric: 'dense' is not supported by the %s sampler "
                        "(use diag or identity)",
                        hb_config_path(cfg), section);
     s->metric_diag = metric != 1;
+    s->metric_dense = metric == 3 && dim > 1;
     int64_t ib = 75, tb = 50, win = 25;
     if (hb_cfg_int(cfg, "sampler", "adapt_init_buffer", &ib, 0, 1000000000, &ib, err) ||
         hb_cfg_int(cfg, "sampler", "adapt_term_buffer", &tb, 0, 1000000000, &tb, err) ||
@@ -48,6 +50,11 @@ int hb_basic_create(hb_basic *s, hb_config *cfg, const char *section, double def
     s->sm = malloc(dim * sizeof *s->sm);
     if (!s->m || !s->sm) abort();
     for (size_t i = 0; i < dim; i++) s->m[i] = s->sm[i] = 1.0;
+    if (s->metric_dense) {
+        s->S = calloc(dim * dim, sizeof *s->S);
+        s->Lc = calloc(dim * dim, sizeof *s->Lc);
+        if (!s->S || !s->Lc) abort();
+    }
     hb_dual_avg_init(&s->da, s->h, s->target);
     return HB_OK;
 }
@@ -55,6 +62,8 @@ int hb_basic_create(hb_basic *s, hb_config *cfg, const char *section, double def
 void hb_basic_destroy(hb_basic *s) {
     free(s->m);
     free(s->sm);
+    free(s->S);
+    free(s->Lc);
 }
 
 void hb_basic_plan(void *self, long k, hb_iter_plan *plan) {
@@ -62,6 +71,7 @@ void hb_basic_plan(void *self, long k, hb_iter_plan *plan) {
     plan->reduce_stats = !s->h_fixed;
     plan->accumulate_moments = s->metric_diag && hb_windows_in_slow(&s->win, k);
     plan->update_metric = plan->accumulate_moments && hb_windows_end_of_slow(&s->win, k);
+    plan->moments = s->metric_dense ? HB_MOMENTS_DENSE : HB_MOMENTS_DIAG;
 }
 
 void hb_basic_adapt(void *self, long k, const double *red) {
@@ -73,11 +83,26 @@ void hb_basic_adapt(void *self, long k, const double *red) {
 
 int hb_basic_set_moments(void *self, const double *moments, hb_error *err) {
     hb_basic *s = self;
-    if (hb_metric_from_moments(moments, s->dim, s->m) != 0)
+    const size_t d = s->dim;
+    if (s->metric_dense) {
+        /* Stan's dense_e regularisation, then the factor; m keeps the diagonal (reported,
+           and the fallback if the covariance is not positive definite). */
+        int bad = hb_dense_metric_from_comoments(moments, d, s->S);
+        if (!bad) {
+            for (size_t i = 0; i < d; i++) s->m[i] = s->S[i * d + i];
+            memcpy(s->Lc, s->S, d * d * sizeof *s->Lc);
+            bad = hb_cholesky(s->Lc, d);
+        }
+        if (bad)
+            return hb_fail(err, HB_ERR_MODEL,
+                           "warmup: the pooled covariance is not finite or not positive definite "
+                           "(the chains diverged or are stuck)");
+        s->dense_active = 1;
+    } else if (hb_metric_from_moments(moments, d, s->m) != 0)
         return hb_fail(err, HB_ERR_MODEL,
                        "warmup: the pooled variance of a coordinate is not finite or not positive "
                        "(the chains diverged or are stuck)");
-    for (size_t i = 0; i < s->dim; i++) s->sm[i] = sqrt(s->m[i]);
+    for (size_t i = 0; i < d; i++) s->sm[i] = sqrt(s->m[i]);
     /* New metric: restart dual averaging from the current averaged step size (Stan restarts
        it after every metric update). */
     if (!s->h_fixed) {
@@ -98,16 +123,22 @@ double hb_basic_step_size(const void *self) {
 
 size_t hb_basic_report(const void *self, hb_adapt_item *items, size_t max) {
     const hb_basic *s = self;
-    if (max < 2) return 0;
+    if (max < 3) return 0;
     items[0] = (hb_adapt_item){.name = "step_size", .data = &s->h, .rows = 1, .cols = 1};
     items[1] = (hb_adapt_item){.name = "inv_metric", .data = s->m, .rows = s->dim, .cols = 1};
-    return 2;
+    if (!s->dense_active) return 2;
+    items[2] =
+        (hb_adapt_item){.name = "inv_metric_dense", .data = s->S, .rows = s->dim, .cols = s->dim};
+    return 3;
 }
 
-/* Blob: h, the dual-averaging state, then m (sm is derived). */
+/* Blob: h, the dual-averaging state, m (sm is derived), then (dense) whether a dense
+   metric is active, S and Lc. */
 size_t hb_basic_checkpoint_bytes(const void *self) {
     const hb_basic *s = self;
-    return sizeof s->h + sizeof s->da + s->dim * sizeof *s->m;
+    size_t n = sizeof s->h + sizeof s->da + s->dim * sizeof *s->m;
+    if (s->metric_dense) n += sizeof s->dense_active + 2 * s->dim * s->dim * sizeof *s->S;
+    return n;
 }
 
 void hb_basic_save(const void *self, void *blob) {
@@ -116,6 +147,13 @@ void hb_basic_save(const void *self, void *blob) {
     memcpy(p, &s->h, sizeof s->h);
     memcpy(p + sizeof s->h, &s->da, sizeof s->da);
     memcpy(p + sizeof s->h + sizeof s->da, s->m, s->dim * sizeof *s->m);
+    if (s->metric_dense) {
+        const size_t dd = s->dim * s->dim * sizeof *s->S;
+        p += sizeof s->h + sizeof s->da + s->dim * sizeof *s->m;
+        memcpy(p, &s->dense_active, sizeof s->dense_active);
+        memcpy(p + sizeof s->dense_active, s->S, dd);
+        memcpy(p + sizeof s->dense_active + dd, s->Lc, dd);
+    }
 }
 
 int hb_basic_restore(void *self, const void *blob, hb_error *err) {
@@ -126,6 +164,13 @@ int hb_basic_restore(void *self, const void *blob, hb_error *err) {
     memcpy(&s->da, p + sizeof s->h, sizeof s->da);
     memcpy(s->m, p + sizeof s->h + sizeof s->da, s->dim * sizeof *s->m);
     for (size_t i = 0; i < s->dim; i++) s->sm[i] = sqrt(s->m[i]);
+    if (s->metric_dense) {
+        const size_t dd = s->dim * s->dim * sizeof *s->S;
+        p += sizeof s->h + sizeof s->da + s->dim * sizeof *s->m;
+        memcpy(&s->dense_active, p, sizeof s->dense_active);
+        memcpy(s->S, p + sizeof s->dense_active, dd);
+        memcpy(s->Lc, p + sizeof s->dense_active + dd, dd);
+    }
     return HB_OK;
 }
 

@@ -15,13 +15,17 @@ typedef struct hb_basic {
     double target;
     hb_dual_avg da;
     hb_windows win;
-    int metric_diag; /* 0: identity metric */
-    double *m;       /* inverse metric (variances), [dim] */
-    double *sm;      /* sqrt(m) */
+    int metric_diag;  /* 0: identity metric */
+    int metric_dense; /* [sampler] metric = dense (mala, ula): pooled covariance */
+    int dense_active; /* a dense metric has been set (before: the diagonal m) */
+    double *m;        /* inverse metric (variances), [dim] */
+    double *sm;       /* sqrt(m) */
+    double *S, *Lc;   /* dense only: inverse metric [dim*dim] and its lower Cholesky factor */
 } hb_basic;
 
 /* Read [sampler] step_size, metric, adapt_init_buffer, adapt_term_buffer, adapt_window and
-   [section] target_accept (default default_target); h0 is the initial step size when auto. */
+   [section] target_accept (default default_target); h0 is the initial step size when auto.
+   metric = dense is accepted for the Langevin samplers (sections "mala" and "ula") only. */
 int hb_basic_create(hb_basic *s, hb_config *cfg, const char *section, double default_target,
                     double h0, size_t dim, long warmup, hb_error *err);
 void hb_basic_destroy(hb_basic *s);
@@ -56,5 +60,12 @@ extern const hb_stat_spec hb_basic_stats[HB_BASIC_NSTATS];
 void hb_langevin_step(const hb_step_ctx *ctx, const hb_basic *s, int adjusted, hb_batch *b,
                       double *ws, hb_step_out *out);
 size_t hb_langevin_workspace(size_t dim);
+
+/* The same step with a dense metric M = Lc Lc^T (s->dense_active): proposal
+   y = x + h M g + sqrt(2h) Lc xi. Until the first dense estimate it calls hb_langevin_step.
+   ws needs hb_langevin_dense_workspace(dim) doubles. */
+void hb_langevin_step_dense(const hb_step_ctx *ctx, const hb_basic *s, int adjusted, hb_batch *b,
+                            double *ws, hb_step_out *out);
+size_t hb_langevin_dense_workspace(size_t dim);
 
 #endif

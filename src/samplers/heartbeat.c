@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "adapt/adapt.h"
+#include "adapt/dense.h"
 #include "core/rng.h"
 #include "core/vmath.h"
 #include "samplers/sampler.h"
@@ -158,16 +159,7 @@ static void factor_apply(const hb_heartbeat *s, const double *v, double *out) {
         }
         return;
     }
-    for (size_t i = 0; i < d; i++) {
-        const double *row = s->Lc + i * d;
-        double acc[L] = {0};
-        for (size_t j = 0; j <= i; j++) {
-            const double f = row[j];
-#pragma omp simd
-            for (int c = 0; c < L; c++) acc[c] += f * v[j * L + c];
-        }
-        for (int c = 0; c < L; c++) out[i * L + c] = acc[c];
-    }
+    hb_lanes_lower_mul(s->Lc, d, v, out);
 }
 
 /* out = F^T g */
@@ -181,15 +173,7 @@ static void factor_apply_t(const hb_heartbeat *s, const double *g, double *out) 
         }
         return;
     }
-    memset(out, 0, d * L * sizeof *out);
-    for (size_t i = 0; i < d; i++) {
-        const double *row = s->Lc + i * d, *gi = g + i * L;
-        for (size_t j = 0; j <= i; j++) {
-            const double f = row[j];
-#pragma omp simd
-            for (int c = 0; c < L; c++) out[j * L + c] += f * gi[c];
-        }
-    }
+    hb_lanes_lower_mul_t(s->Lc, d, g, out);
 }
 
 static void sq_norm(size_t d, const double *w, double *out) {
@@ -514,25 +498,6 @@ static int cmp_double(const void *pa, const void *pb) {
     return (x > y) - (x < y);
 }
 
-/* In place lower Cholesky factor of the d x d row-major A (upper part zeroed); -1 if A is
-   not numerically positive definite. */
-static int cholesky(double *A, size_t d) {
-    for (size_t j = 0; j < d; j++) {
-        double s = A[j * d + j];
-        for (size_t k = 0; k < j; k++) s -= A[j * d + k] * A[j * d + k];
-        if (!(s > 0) || !isfinite(s)) return -1;
-        double ljj = sqrt(s);
-        A[j * d + j] = ljj;
-        for (size_t i = j + 1; i < d; i++) {
-            double t = A[i * d + j];
-            for (size_t k = 0; k < j; k++) t -= A[i * d + k] * A[j * d + k];
-            A[i * d + j] = t / ljj;
-        }
-        for (size_t i = 0; i < j; i++) A[i * d + j] = 0;
-    }
-    return 0;
-}
-
 /* A metric estimate from the pooled positions (HEARTBEAT.md stage B): variances shrunk in a
    scale-free way, M = (n/(n+5)) var + (5/(n+5)) 1e-3 median(var); dense: the covariance
    with its off-diagonal part shrunk by n/(n+5) towards that diagonal, then factored. */
@@ -568,7 +533,7 @@ static int hb_set_moments(void *self, const double *mom, hb_error *err) {
             for (size_t j = 0; j < d; j++)
                 s->S[i * d + j] = i == j ? s->m[i] : w * mom[1 + d + i * d + j] / (n - 1);
         memcpy(s->Lc, s->S, d * d * sizeof *s->Lc);
-        if (cholesky(s->Lc, d) == 0) {
+        if (hb_cholesky(s->Lc, d) == 0) {
             a->dense_active = 1;
         } else {
             a->dense_active = 0;

@@ -28,12 +28,22 @@ static size_t no_state(const void *self, size_t dim) {
 }
 
 static size_t langevin_ws(const void *self, size_t dim) {
-    (void)self;
-    return hb_langevin_workspace(dim);
+    const hb_basic *s = self;
+    return s->metric_dense ? hb_langevin_dense_workspace(dim) : hb_langevin_workspace(dim);
+}
+
+/* The kernel for the instance's metric (dense: the diagonal one until the first estimate). */
+static void langevin(const hb_step_ctx *ctx, int adjusted, hb_batch *b, double *ws,
+                     hb_step_out *out) {
+    const hb_basic *s = ctx->self;
+    if (s->metric_dense)
+        hb_langevin_step_dense(ctx, s, adjusted, b, ws, out);
+    else
+        hb_langevin_step(ctx, s, adjusted, b, ws, out);
 }
 
 static void mala_step(const hb_step_ctx *ctx, hb_batch *b, double *ws, hb_step_out *out) {
-    hb_langevin_step(ctx, ctx->self, 1, b, ws, out);
+    langevin(ctx, 1, b, ws, out);
 }
 
 const hb_sampler_type hb_sampler_mala = {
@@ -63,7 +73,7 @@ static int ula_create(hb_config *cfg, const hb_model *model, long warmup, void *
 }
 
 static void ula_step(const hb_step_ctx *ctx, hb_batch *b, double *ws, hb_step_out *out) {
-    hb_langevin_step(ctx, ctx->self, ctx->warmup, b, ws, out);
+    langevin(ctx, ctx->warmup, b, ws, out);
 }
 
 const hb_sampler_type hb_sampler_ula = {

@@ -140,3 +140,55 @@ double hbt_mcse_chain_means(const double *draws, size_t nc, size_t n, double *me
     if (mean) *mean = m;
     return sqrt(s2 / (double)(nc - 1) / (double)nc);
 }
+
+typedef struct hbt_blob {
+    char *data;
+    size_t len;
+} hbt_blob;
+
+static void blob_append(hbt_blob *b, const void *p, size_t n) {
+    b->data = realloc(b->data, b->len + n);
+    if (!b->data) abort();
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+}
+
+static herr_t blob_visit(hid_t g, const char *name, const H5L_info_t *info, void *op) {
+    (void)info;
+    hbt_blob *b = op;
+    H5O_info_t oi;
+    if (H5Oget_info_by_name(g, name, &oi, H5P_DEFAULT) < 0 || oi.type != H5O_TYPE_DATASET) return 0;
+    hid_t d = H5Dopen2(g, name, H5P_DEFAULT);
+    hid_t t = H5Dget_type(d), nt = H5Tget_native_type(t, H5T_DIR_ASCEND);
+    hid_t s = H5Dget_space(d);
+    size_t n = (size_t)H5Sget_simple_extent_npoints(s) * H5Tget_size(nt);
+    char *buf = malloc(n ? n : 1);
+    if (H5Dread(d, nt, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0) {
+        blob_append(b, name, strlen(name) + 1);
+        blob_append(b, buf, n);
+    }
+    free(buf);
+    H5Sclose(s);
+    H5Tclose(nt);
+    H5Tclose(t);
+    H5Dclose(d);
+    return 0;
+}
+
+char *hbt_read_run_bytes(const char *file, size_t *len) {
+    hbt_blob b = {0};
+    *len = 0;
+    hid_t f = H5Fopen(file, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) return NULL;
+    const char *groups[] = {"/posterior", "/sample_stats", "/adaptation"};
+    for (int i = 0; i < 3; i++) {
+        hid_t g = H5Gopen2(f, groups[i], H5P_DEFAULT);
+        if (g < 0) continue;
+        blob_append(&b, groups[i], strlen(groups[i]) + 1);
+        H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, NULL, blob_visit, &b);
+        H5Gclose(g);
+    }
+    H5Fclose(f);
+    *len = b.len;
+    return b.data;
+}

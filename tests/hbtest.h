@@ -32,6 +32,11 @@ double *hbt_read_dataset(const char *file, const char *path, size_t *n, size_t d
 /* Read an integer root attribute; returns -1 on failure. */
 long long hbt_read_attr_int(const char *file, const char *name);
 
+/* Every dataset under /posterior, /sample_stats and /adaptation of a run file as raw bytes,
+   concatenated with their names (for bitwise comparisons of runs). Returns malloc'd bytes
+   and their count in *len; NULL (len 0) if the file does not open. */
+char *hbt_read_run_bytes(const char *file, size_t *len);
+
 /* Assert |est - truth| <= k * se with a message naming what was compared. */
 #define HBT_ASSERT_Z(what, est, truth, se, k)                                                      \
     do {                                                                                           \

@@ -139,6 +139,20 @@ static void test_uniforms(void) {
 }
 
 /* Dual averaging finds the step size of a known acceptance curve a(h) = exp(-h). */
+/* The on-demand stream (NUTS) gives bitwise the block-generated uniforms of its key. */
+static void test_stream_matches_block(void) {
+    enum { N = 37 };
+    double ref[N];
+    hb_rng_uniforms(11, 123456, 77, HB_RNG_ACCEPT, N, ref);
+    hb_rng_stream s;
+    hb_rng_stream_init(&s, 11, 123456, 77, HB_RNG_ACCEPT);
+    int same = 1;
+    for (int k = 0; k < N; k++) same &= hb_rng_stream_uniform(&s) == ref[k];
+    CU_ASSERT(same);
+    hb_rng_stream_init(&s, 11, 123456, 78, HB_RNG_ACCEPT);
+    CU_ASSERT(hb_rng_stream_uniform(&s) != ref[0]);
+}
+
 static void test_dual_averaging(void) {
     hb_dual_avg da;
     hb_dual_avg_init(&da, 1.0, 0.574);
@@ -179,6 +193,7 @@ int main(void) {
         {"streams distinct", test_streams_distinct},
         {"normal distribution", test_normal_distribution},
         {"uniforms", test_uniforms},
+        {"uniform stream = block uniforms", test_stream_matches_block},
         {"dual averaging", test_dual_averaging},
         {"stan windows", test_windows},
     };

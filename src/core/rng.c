@@ -154,3 +154,27 @@ void hb_rng_uniforms(uint32_t seed, uint64_t chain, uint64_t iter, uint32_t purp
                      double *out) {
     one_chain(uniforms_from, seed, chain, iter, purpose, n, out);
 }
+
+void hb_rng_stream_init(hb_rng_stream *s, uint32_t seed, uint64_t chain, uint64_t iter,
+                        uint32_t purpose) {
+    s->key[0] = seed;
+    s->key[1] = (uint32_t)chain;
+    s->ctr[0] = 0;
+    s->ctr[1] = purpose;
+    s->ctr[2] = (uint32_t)iter;
+    s->ctr[3] = (uint32_t)(iter >> 32);
+    s->have_spare = 0;
+}
+
+double hb_rng_stream_uniform(hb_rng_stream *s) {
+    if (s->have_spare) {
+        s->have_spare = 0;
+        return s->spare;
+    }
+    uint32_t w[4];
+    hb_philox4x32(s->ctr, s->key, w);
+    s->ctr[0]++;
+    s->spare = u53(w[2], w[3]);
+    s->have_spare = 1;
+    return u53(w[0], w[1]);
+}

@@ -17,7 +17,8 @@ enum hb_rng_purpose {
     HB_RNG_ACCEPT = 3,   /* Metropolis uniforms */
     HB_RNG_AUX = 4,      /* sampler-specific extras (momentum refresh, jitter, ...) */
     HB_RNG_AUX2 = 5,
-    HB_RNG_TEST = 99 /* tests and check-grad */
+    HB_RNG_STEPSIZE_INIT = 0x1000, /* + trial: Stan's initial step-size heuristic (nuts) */
+    HB_RNG_TEST = 99               /* tests and check-grad */
 };
 
 /* One Philox4x32-10 block (the Random123 reference function). */
@@ -38,5 +39,18 @@ void hb_rng_normals_lanes(uint32_t seed, uint64_t chain0, uint64_t iter, uint32_
                           double *out);
 void hb_rng_uniforms_lanes(uint32_t seed, uint64_t chain0, uint64_t iter, uint32_t purpose,
                            size_t n, double *out);
+
+/* A sequential stream of uniforms for one chain, for samplers whose number of draws per
+   iteration varies (NUTS): uniform k of (seed, chain, iter, purpose) is bitwise
+   hb_rng_uniforms(...)[k], generated two at a time on demand. */
+typedef struct hb_rng_stream {
+    uint32_t key[2], ctr[4];
+    double spare;
+    int have_spare;
+} hb_rng_stream;
+
+void hb_rng_stream_init(hb_rng_stream *s, uint32_t seed, uint64_t chain, uint64_t iter,
+                        uint32_t purpose);
+double hb_rng_stream_uniform(hb_rng_stream *s);
 
 #endif

@@ -43,3 +43,13 @@ void hb_model_eval_lanes(const hb_model *m, const double *x, double *lp, double 
         for (size_t i = 0; i < d; i++) g[i * HB_LANES + (size_t)c] = gc[i];
     }
 }
+
+double hb_model_eval_one(const hb_model *m, const double *x, double *g) {
+    const size_t d = m->dim;
+    double l = -INFINITY, bad = 0.0;
+    int rc = m->vt->logp_grad(m->impl, x, &l, g);
+    for (size_t i = 0; i < d; i++) bad += g[i] * 0.0;
+    if (rc == 0 && isfinite(l) && bad == 0.0) return l;
+    for (size_t i = 0; i < d; i++) g[i] = 0.0;
+    return -INFINITY;
+}

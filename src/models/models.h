@@ -46,4 +46,9 @@ void hb_model_close(hb_model *m);
    results come back as lp[c] = -INFINITY. Thread-safe. */
 void hb_model_eval_lanes(const hb_model *m, const double *x, double *lp, double *g, double *ws);
 
+/* Log density and gradient of one point (contiguous x[dim], g[dim]) through the model's
+   per-chain entry, for samplers whose chains diverge in control flow (NUTS). An invalid
+   point or a non-finite result gives -INFINITY and a zero gradient. Thread-safe. */
+double hb_model_eval_one(const hb_model *m, const double *x, double *g);
+
 #endif

@@ -5,12 +5,15 @@
 
 extern const hb_sampler_type hb_sampler_rwmh, hb_sampler_ula, hb_sampler_mala;
 extern const hb_sampler_type hb_sampler_heartbeat;
+extern const hb_sampler_type hb_sampler_hmc, hb_sampler_nuts;
 
 static const hb_sampler_type *const registry[] = {
     &hb_sampler_rwmh,
     &hb_sampler_ula,
     &hb_sampler_mala,
     &hb_sampler_heartbeat, /* HEARTBEAT.md */
+    &hb_sampler_hmc,       /* ALGORITHMS.md §6.2 */
+    &hb_sampler_nuts,      /* ALGORITHMS.md §6.3-6.6 */
     NULL,
 };
 

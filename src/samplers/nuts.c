@@ -1,0 +1,735 @@
+/* NUTS exactly as Stan's base_nuts (ALGORITHMS.md §6.3): multinomial sampling within
+ * subtrees, biased progressive sampling between the old trajectory and a new subtree, the
+ * generalised U-turn criterion with the extra checks across merged subtrees (Stan 2.21),
+ * divergence at an energy error above max_delta_h. Warmup is Stan's windowed adaptation
+ * (§6.5-6.6), either per chain as Stan does it ([nuts] adapt = per_chain) or in lock-step
+ * with the step size and metric pooled over all chains of all ranks (adapt = pooled).
+ *
+ * Chains diverge in control flow, so each lane of a batch runs its own transition on
+ * contiguous vectors with the model's per-chain entry; the run loop balances batches over
+ * threads. Every random number is a function of (seed, chain, iteration, purpose), so the
+ * draws do not depend on ranks or threads. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "adapt/adapt.h"
+#include "core/rng.h"
+#include "samplers/sampler.h"
+
+enum { L = HB_LANES };
+#define HEUR_AFTER (HB_RNG_STEPSIZE_INIT + 0x100000u)
+
+enum { ST_LP, ST_ACCEPT, ST_STEP, ST_DEPTH, ST_DIVERGING, ST_ENERGY, N_STATS };
+static const hb_stat_spec nuts_stats[N_STATS] = {
+    {"lp", HB_STAT_F64},         {"acceptance_rate", HB_STAT_F64}, {"step_size", HB_STAT_F64},
+    {"tree_depth", HB_STAT_I64}, {"diverging", HB_STAT_BOOL},      {"energy", HB_STAT_F64},
+};
+
+/* Per-chain state (adapt = per_chain), rows of hb_batch.state: the nominal step size, the
+   dual-averaging state, the Welford count, then inverse metric, Welford mean and M2. */
+enum { S_EPS, S_MU, S_T, S_SBAR, S_XBAR, S_WN, S_HEAD };
+
+/* Pooled reduction: accept sum, chains, heuristic log step sum and count, then (per_chain)
+   the sum of step sizes and of inverse metrics for the report. */
+enum { R_ACC, R_N, R_LOGEPS, R_NHEUR, R_EPS, R_M };
+
+typedef struct nuts {
+    size_t dim;
+    long warmup;
+    int per_chain, metric_diag, eps_fixed, max_depth;
+    double max_dh, jitter, delta, eps_init;
+    hb_windows win;
+    /* pooled adaptation (adapt = pooled) */
+    double eps;
+    hb_dual_avg da;
+    double *m;     /* inverse metric [dim] */
+    int need_heur; /* the next warmup step runs Stan's init_stepsize on every chain */
+    /* report and progress: mean acceptance; per_chain: mean step size and metric */
+    double acc_mean, rep_eps;
+    double *rep_m;
+} nuts;
+
+/* ---- one chain ------------------------------------------------------------------------- */
+
+/* A phase-space point: position, momentum, gradient, log density. */
+typedef struct point {
+    double *q, *p, *g;
+    double lp;
+} point;
+
+typedef struct tree {
+    const hb_model *model;
+    size_t d;
+    const double *m; /* inverse metric */
+    double eps, H0, max_dh;
+    point z; /* the integrator's current point */
+    int n_leapfrog, divergent;
+    double sum_metro;
+    hb_rng_stream *rng;
+    double *lvl; /* scratch per recursion level: LVL_VECS vectors + LVL_POINT points */
+    double *tmp; /* one vector */
+} tree;
+
+enum {
+    LVL_VECS = 6
+}; /* p_init_end, p#_init_end, rho_init, p_final_beg, p#_final_beg,
+      rho_final; plus z_propose_final (3 vectors) */
+#define LVL_DOUBLES(d) ((LVL_VECS + 3) * (d))
+
+static void copy_point(point *dst, const point *src, size_t d) {
+    memcpy(dst->q, src->q, d * sizeof *dst->q);
+    memcpy(dst->p, src->p, d * sizeof *dst->p);
+    memcpy(dst->g, src->g, d * sizeof *dst->g);
+    dst->lp = src->lp;
+}
+
+static double kinetic(const double *m, const double *p, size_t d) {
+    double k = 0;
+    for (size_t i = 0; i < d; i++) k += m[i] * p[i] * p[i];
+    return 0.5 * k;
+}
+
+/* H = -lp + T(p); NaN maps to +inf (Stan's tree builder). */
+static double energy(const point *z, const double *m, size_t d) {
+    double h = -z->lp + kinetic(m, z->p, d);
+    return isnan(h) ? INFINITY : h;
+}
+
+/* One leapfrog step of signed size e (ALGORITHMS.md §6.1); returns H at the new point. */
+static double leapfrog(const hb_model *model, const double *m, point *z, double e, size_t d) {
+    const double he = 0.5 * e;
+    double *q = z->q, *p = z->p, *g = z->g;
+#pragma omp simd
+    for (size_t i = 0; i < d; i++) {
+        p[i] += he * g[i];
+        q[i] += e * m[i] * p[i];
+    }
+    z->lp = hb_model_eval_one(model, q, g);
+    double k = 0;
+#pragma omp simd reduction(+ : k)
+    for (size_t i = 0; i < d; i++) {
+        p[i] += he * g[i];
+        k += m[i] * p[i] * p[i];
+    }
+    double h = -z->lp + 0.5 * k;
+    return isnan(h) ? INFINITY : h;
+}
+
+static double log_sum_exp(double a, double b) {
+    if (a == -INFINITY) return b;
+    if (b == -INFINITY) return a;
+    return a > b ? a + log1p(exp(b - a)) : b + log1p(exp(a - b));
+}
+
+static double dot(const double *a, const double *b, size_t d) {
+    double s = 0;
+#pragma omp simd reduction(+ : s)
+    for (size_t i = 0; i < d; i++) s += a[i] * b[i];
+    return s;
+}
+
+/* no_uturn(a, b, rho) = (b.rho > 0) and (a.rho > 0) (Stan's compute_criterion). */
+static int criterion(const double *ps_minus, const double *ps_plus, const double *rho, size_t d) {
+    return dot(ps_plus, rho, d) > 0 && dot(ps_minus, rho, d) > 0;
+}
+
+/* rho + v into out. */
+static const double *plus(double *out, const double *rho, const double *v, size_t d) {
+    for (size_t i = 0; i < d; i++) out[i] = rho[i] + v[i];
+    return out;
+}
+
+static void sharp(double *out, const double *m, const double *p, size_t d) {
+    for (size_t i = 0; i < d; i++) out[i] = m[i] * p[i];
+}
+
+/* Stan's build_tree: a subtree of 2^depth leapfrog steps in direction sign from t->z.
+   rho accumulates (+=) the subtree's summed momentum; p_beg/p_end and their sharp forms
+   receive the momenta at its first and last point; *lsw is log-sum-exp'd with its weight. */
+static int build_tree(tree *t, int depth, point *z_propose, double *ps_beg, double *ps_end,
+                      double *rho, double *p_beg, double *p_end, double sign, double *lsw) {
+    const size_t d = t->d;
+    if (depth == 0) {
+        double h = leapfrog(t->model, t->m, &t->z, sign * t->eps, d);
+        t->n_leapfrog++;
+        if (h - t->H0 > t->max_dh) t->divergent = 1;
+        *lsw = log_sum_exp(*lsw, t->H0 - h);
+        t->sum_metro += t->H0 - h > 0 ? 1.0 : exp(t->H0 - h);
+        copy_point(z_propose, &t->z, d);
+        sharp(ps_beg, t->m, t->z.p, d);
+        memcpy(ps_end, ps_beg, d * sizeof *ps_end);
+        for (size_t i = 0; i < d; i++) rho[i] += t->z.p[i];
+        memcpy(p_beg, t->z.p, d * sizeof *p_beg);
+        memcpy(p_end, t->z.p, d * sizeof *p_end);
+        return !t->divergent;
+    }
+    double *s = t->lvl + (size_t)depth * LVL_DOUBLES(d);
+    double *p_init_end = s, *ps_init_end = s + d, *rho_init = s + 2 * d;
+    double *p_final_beg = s + 3 * d, *ps_final_beg = s + 4 * d, *rho_final = s + 5 * d;
+    point z_final = {s + 6 * d, s + 7 * d, s + 8 * d, 0};
+
+    /* the initial half */
+    double lsw_init = -INFINITY;
+    memset(rho_init, 0, d * sizeof *rho_init);
+    if (!build_tree(t, depth - 1, z_propose, ps_beg, ps_init_end, rho_init, p_beg, p_init_end, sign,
+                    &lsw_init))
+        return 0;
+    /* the final half, continuing from where the initial one ended */
+    copy_point(&z_final, &t->z, d);
+    double lsw_final = -INFINITY;
+    memset(rho_final, 0, d * sizeof *rho_final);
+    if (!build_tree(t, depth - 1, &z_final, ps_final_beg, ps_end, rho_final, p_final_beg, p_end,
+                    sign, &lsw_final))
+        return 0;
+    /* multinomial sample from the subtree */
+    double lsw_sub = log_sum_exp(lsw_init, lsw_final);
+    *lsw = log_sum_exp(*lsw, lsw_sub);
+    if (lsw_final > lsw_sub) {
+        copy_point(z_propose, &z_final, d);
+    } else {
+        double accept = exp(lsw_final - lsw_sub);
+        if (hb_rng_stream_uniform(t->rng) < accept) copy_point(z_propose, &z_final, d);
+    }
+    double *rho_sub = t->tmp;
+    for (size_t i = 0; i < d; i++) {
+        rho_sub[i] = rho_init[i] + rho_final[i];
+        rho[i] += rho_sub[i];
+    }
+    int persist = criterion(ps_beg, ps_end, rho_sub, d);
+    /* the extra checks across the two halves (Stan 2.21) */
+    persist = persist && criterion(ps_beg, ps_final_beg, plus(t->tmp, rho_init, p_final_beg, d), d);
+    persist = persist && criterion(ps_init_end, ps_end, plus(t->tmp, rho_final, p_init_end, d), d);
+    return persist;
+}
+
+/* Workspace of one chain's transition (contiguous vectors of length d). */
+typedef struct chain_ws {
+    point z, z_fwd, z_bck, z_sample, z_propose;
+    double *p_fwd_fwd, *ps_fwd_fwd, *p_fwd_bck, *ps_fwd_bck;
+    double *p_bck_fwd, *ps_bck_fwd, *p_bck_bck, *ps_bck_bck;
+    double *rho, *rho_fwd, *rho_bck, *tmp, *m, *noise;
+    double *lvl;
+} chain_ws;
+
+enum { CHAIN_VECS = 15 /* 5 points x 3 */ + 14 };
+
+static size_t chain_ws_doubles(size_t d, int max_depth) {
+    return CHAIN_VECS * d + (size_t)(max_depth + 1) * LVL_DOUBLES(d);
+}
+
+static void chain_ws_init(chain_ws *w, double *p, size_t d) {
+    point *pts[5] = {&w->z, &w->z_fwd, &w->z_bck, &w->z_sample, &w->z_propose};
+    for (int k = 0; k < 5; k++) {
+        pts[k]->q = p;
+        pts[k]->p = p + d;
+        pts[k]->g = p + 2 * d;
+        p += 3 * d;
+    }
+    double **v[14] = {&w->p_fwd_fwd,  &w->ps_fwd_fwd, &w->p_fwd_bck,  &w->ps_fwd_bck, &w->p_bck_fwd,
+                      &w->ps_bck_fwd, &w->p_bck_bck,  &w->ps_bck_bck, &w->rho,        &w->rho_fwd,
+                      &w->rho_bck,    &w->tmp,        &w->m,          &w->noise};
+    for (int k = 0; k < 14; k++) {
+        *v[k] = p;
+        p += d;
+    }
+    w->lvl = p;
+}
+
+typedef struct transition_out {
+    double accept, energy;
+    int depth, n_leapfrog, divergent;
+} transition_out;
+
+/* One NUTS transition from w->z (q, g, lp set; p drawn here from noise). On return w->z
+   holds the selected point. */
+static void transition(const nuts *s, const hb_model *model, chain_ws *w, double eps,
+                       hb_rng_stream *rng, transition_out *res) {
+    const size_t d = s->dim;
+    const double *m = w->m;
+    for (size_t i = 0; i < d; i++) w->z.p[i] = w->noise[i] / sqrt(m[i]);
+    tree t = {.model = model,
+              .d = d,
+              .m = m,
+              .eps = eps,
+              .max_dh = s->max_dh,
+              .z = w->z,
+              .rng = rng,
+              .lvl = w->lvl,
+              .tmp = w->tmp};
+    t.H0 = energy(&w->z, m, d);
+    copy_point(&w->z_fwd, &w->z, d);
+    copy_point(&w->z_bck, &w->z, d);
+    copy_point(&w->z_sample, &w->z, d);
+    double *ends_p[4] = {w->p_fwd_fwd, w->p_fwd_bck, w->p_bck_fwd, w->p_bck_bck};
+    double *ends_ps[4] = {w->ps_fwd_fwd, w->ps_fwd_bck, w->ps_bck_fwd, w->ps_bck_bck};
+    for (int k = 0; k < 4; k++) {
+        memcpy(ends_p[k], w->z.p, d * sizeof(double));
+        sharp(ends_ps[k], m, w->z.p, d);
+    }
+    memcpy(w->rho, w->z.p, d * sizeof *w->rho);
+    double lsw = 0;
+    int depth = 0;
+    while (depth < s->max_depth) {
+        memset(w->rho_fwd, 0, d * sizeof(double));
+        memset(w->rho_bck, 0, d * sizeof(double));
+        double lsw_sub = -INFINITY;
+        int valid;
+        if (hb_rng_stream_uniform(rng) > 0.5) {
+            /* forward: the old trajectory becomes the backward subtree */
+            memcpy(w->rho_bck, w->rho, d * sizeof(double));
+            memcpy(w->p_bck_fwd, w->p_fwd_fwd, d * sizeof(double));
+            memcpy(w->ps_bck_fwd, w->ps_fwd_fwd, d * sizeof(double));
+            copy_point(&t.z, &w->z_fwd, d);
+            valid = build_tree(&t, depth, &w->z_propose, w->ps_fwd_bck, w->ps_fwd_fwd, w->rho_fwd,
+                               w->p_fwd_bck, w->p_fwd_fwd, 1.0, &lsw_sub);
+            copy_point(&w->z_fwd, &t.z, d);
+        } else {
+            memcpy(w->rho_fwd, w->rho, d * sizeof(double));
+            memcpy(w->p_fwd_bck, w->p_bck_bck, d * sizeof(double));
+            memcpy(w->ps_fwd_bck, w->ps_bck_bck, d * sizeof(double));
+            copy_point(&t.z, &w->z_bck, d);
+            valid = build_tree(&t, depth, &w->z_propose, w->ps_bck_fwd, w->ps_bck_bck, w->rho_bck,
+                               w->p_bck_fwd, w->p_bck_bck, -1.0, &lsw_sub);
+            copy_point(&w->z_bck, &t.z, d);
+        }
+        if (!valid) break;
+        depth++;
+        /* biased progressive sampling: favour the new subtree */
+        if (lsw_sub > lsw) {
+            copy_point(&w->z_sample, &w->z_propose, d);
+        } else {
+            double accept = exp(lsw_sub - lsw);
+            if (hb_rng_stream_uniform(rng) < accept) copy_point(&w->z_sample, &w->z_propose, d);
+        }
+        lsw = log_sum_exp(lsw, lsw_sub);
+        for (size_t i = 0; i < d; i++) w->rho[i] = w->rho_bck[i] + w->rho_fwd[i];
+        int persist = criterion(w->ps_bck_bck, w->ps_fwd_fwd, w->rho, d);
+        persist = persist && criterion(w->ps_bck_bck, w->ps_fwd_bck,
+                                       plus(w->tmp, w->rho_bck, w->p_fwd_bck, d), d);
+        persist = persist && criterion(w->ps_bck_fwd, w->ps_fwd_fwd,
+                                       plus(w->tmp, w->rho_fwd, w->p_bck_fwd, d), d);
+        if (!persist) break;
+    }
+    copy_point(&w->z, &w->z_sample, d);
+    res->accept = t.n_leapfrog > 0 ? t.sum_metro / t.n_leapfrog : 0;
+    res->energy = energy(&w->z, m, d);
+    res->depth = depth;
+    res->n_leapfrog = t.n_leapfrog;
+    res->divergent = t.divergent;
+}
+
+/* Stan's init_stepsize (ALGORITHMS.md §6.5) from nominal eps at w->z (restored on return).
+   Trial k draws its momentum from purpose + k (HB_RNG_STEPSIZE_INIT before the iteration's
+   transition, HEUR_AFTER after it). Returns the step size;
+   *grads counts gradient evaluations. The step size is kept within [1e-300, 1e7] (Stan
+   throws outside; here the chain carries on and dual averaging takes over). */
+static double init_stepsize(const nuts *s, const hb_model *model, chain_ws *w, double eps,
+                            uint32_t seed, uint64_t chain, uint64_t iter, uint32_t purpose,
+                            int64_t *grads) {
+    const size_t d = s->dim;
+    if (d == 0 || eps == 0 || eps > 1e7 || isnan(eps)) return eps;
+    point z0 = w->z_propose; /* scratch copy of the starting point */
+    copy_point(&z0, &w->z, d);
+    int direction = 0;
+    for (uint32_t trial = 0; trial < 4096; trial++) {
+        copy_point(&w->z, &z0, d);
+        hb_rng_normals(seed, chain, iter, purpose + trial, d, w->tmp);
+        for (size_t i = 0; i < d; i++) w->z.p[i] = w->tmp[i] / sqrt(w->m[i]);
+        double H0 = energy(&w->z, w->m, d);
+        double h = leapfrog(model, w->m, &w->z, eps, d);
+        (*grads)++;
+        double delta = H0 - h;
+        if (trial == 0) {
+            direction = delta > log(0.8) ? 1 : -1;
+            continue;
+        }
+        if (direction == 1 && !(delta > log(0.8))) break;
+        if (direction == -1 && !(delta < log(0.8))) break;
+        double next = direction == 1 ? 2 * eps : 0.5 * eps;
+        if (next > 1e7 || next < 1e-300) break;
+        eps = next;
+    }
+    copy_point(&w->z, &z0, d);
+    return eps;
+}
+
+/* ---- per-chain adaptation state (adapt = per_chain) -------------------------------------- */
+
+static double *state_row(hb_batch *b, size_t row) {
+    return b->state + row * L;
+}
+
+static void da_load(const nuts *s, hb_batch *b, int c, hb_dual_avg *da) {
+    hb_dual_avg_init(da, 1.0, s->delta);
+    da->mu = state_row(b, S_MU)[c];
+    da->t = state_row(b, S_T)[c];
+    da->s_bar = state_row(b, S_SBAR)[c];
+    da->x_bar = state_row(b, S_XBAR)[c];
+}
+
+static void da_store(hb_batch *b, int c, const hb_dual_avg *da) {
+    state_row(b, S_MU)[c] = da->mu;
+    state_row(b, S_T)[c] = da->t;
+    state_row(b, S_SBAR)[c] = da->s_bar;
+    state_row(b, S_XBAR)[c] = da->x_bar;
+}
+
+/* ---- the sampler type ------------------------------------------------------------------- */
+
+static void nuts_destroy(void *self);
+static int nuts_read(nuts *s, hb_config *cfg, const hb_model *model, long warmup, hb_error *err);
+
+static int nuts_create(hb_config *cfg, const hb_model *model, long warmup, void **self,
+                       hb_error *err) {
+    nuts *s = calloc(1, sizeof *s);
+    if (!s) abort();
+    int rc = nuts_read(s, cfg, model, warmup, err);
+    if (rc) {
+        nuts_destroy(s);
+        return rc;
+    }
+    *self = s;
+    return HB_OK;
+}
+
+static int nuts_read(nuts *s, hb_config *cfg, const hb_model *model, long warmup, hb_error *err) {
+    s->dim = model->dim;
+    s->warmup = warmup;
+    int is_auto = 1;
+    double eps = 1.0; /* Stan's initial nominal step size */
+    if (hb_cfg_double_or_auto(cfg, "sampler", "step_size", 1, NULL, 1e-300, 1e300, &eps, &is_auto,
+                              err))
+        return err->code;
+    s->eps_init = s->eps = eps;
+    s->eps_fixed = !is_auto;
+    static const char *const metrics[] = {"diag", "identity", "auto", "dense", NULL};
+    int metric = 0;
+    if (hb_cfg_choice(cfg, "sampler", "metric", "diag", metrics, &metric, err)) return err->code;
+    if (metric == 3)
+        return hb_fail(err, HB_ERR_USAGE,
+                       "%s: [sampler] metric: 'dense' is not supported by the nuts sampler "
+                       "(use diag or identity)",
+                       hb_config_path(cfg));
+    s->metric_diag = metric != 1;
+    int64_t ib = 75, tb = 50, win = 25, depth = 10;
+    if (hb_cfg_int(cfg, "sampler", "adapt_init_buffer", &ib, 0, 1000000000, &ib, err) ||
+        hb_cfg_int(cfg, "sampler", "adapt_term_buffer", &tb, 0, 1000000000, &tb, err) ||
+        hb_cfg_int(cfg, "sampler", "adapt_window", &win, 1, 1000000000, &win, err) ||
+        hb_cfg_int(cfg, "nuts", "max_depth", &depth, 1, 30, &depth, err))
+        return err->code;
+    s->max_depth = (int)depth;
+    double target = 0.8, maxdh = 1000, jitter = 0;
+    if (hb_cfg_double(cfg, "nuts", "target_accept", &target, 0.01, 0.999, &s->delta, err) ||
+        hb_cfg_double(cfg, "nuts", "max_delta_h", &maxdh, 1e-300, 1e300, &s->max_dh, err) ||
+        hb_cfg_double(cfg, "nuts", "step_size_jitter", &jitter, 0, 1, &s->jitter, err))
+        return err->code;
+    static const char *const modes[] = {"pooled", "per_chain", NULL};
+    int mode = 0;
+    if (hb_cfg_choice(cfg, "nuts", "adapt", "pooled", modes, &mode, err)) return err->code;
+    s->per_chain = mode == 1;
+    hb_windows_init(&s->win, warmup, ib, tb, win);
+    s->m = malloc((s->dim ? s->dim : 1) * sizeof *s->m);
+    s->rep_m = malloc((s->dim ? s->dim : 1) * sizeof *s->rep_m);
+    if (!s->m || !s->rep_m) abort();
+    for (size_t i = 0; i < s->dim; i++) s->m[i] = s->rep_m[i] = 1.0;
+    s->rep_eps = s->eps;
+    /* Stan sets mu = log(10 eps_user) before running the heuristic (ALGORITHMS.md §6.6). */
+    hb_dual_avg_init(&s->da, s->eps, s->delta);
+    s->need_heur = !s->eps_fixed && warmup > 0;
+    return HB_OK;
+}
+
+static void nuts_destroy(void *self) {
+    nuts *s = self;
+    if (!s) return;
+    free(s->m);
+    free(s->rep_m);
+    free(s);
+}
+
+static size_t nuts_state_doubles(const void *self, size_t dim) {
+    const nuts *s = self;
+    return s->per_chain ? S_HEAD + 3 * dim : 0;
+}
+
+static size_t nuts_ws_doubles(const void *self, size_t dim) {
+    const nuts *s = self;
+    return dim * L + chain_ws_doubles(dim, s->max_depth);
+}
+
+static size_t nuts_red_doubles(const void *self, size_t dim) {
+    const nuts *s = self;
+    return s->per_chain ? R_M + dim : R_EPS;
+}
+
+static void nuts_init_batch(const hb_step_ctx *ctx, hb_batch *b) {
+    const nuts *s = ctx->self;
+    if (!s->per_chain) return;
+    const size_t d = s->dim;
+    hb_dual_avg da;
+    hb_dual_avg_init(&da, s->eps_init, s->delta);
+    for (int c = 0; c < L; c++) {
+        state_row(b, S_EPS)[c] = s->eps_init;
+        da_store(b, c, &da);
+        state_row(b, S_WN)[c] = 0;
+        for (size_t i = 0; i < d; i++) {
+            state_row(b, S_HEAD + i)[c] = 1.0;
+            state_row(b, S_HEAD + d + i)[c] = 0.0;
+            state_row(b, S_HEAD + 2 * d + i)[c] = 0.0;
+        }
+    }
+}
+
+/* Per-chain warmup after the transition of iteration k (Stan's adapt_diag_e_nuts):
+   dual averaging every iteration; Welford in slow windows; at a window's end the
+   regularised variance becomes the metric, init_stepsize reruns and dual averaging
+   restarts; at the last warmup iteration the averaged step size is frozen. */
+static void adapt_chain(const nuts *s, const hb_step_ctx *ctx, hb_batch *b, int c, chain_ws *w,
+                        double accept, int64_t *grads) {
+    const size_t d = s->dim;
+    const long k = (long)ctx->iter;
+    double eps = state_row(b, S_EPS)[c];
+    hb_dual_avg da;
+    da_load(s, b, c, &da);
+    if (!s->eps_fixed) eps = hb_dual_avg_update(&da, accept);
+    if (s->metric_diag && hb_windows_in_slow(&s->win, k)) {
+        double n = state_row(b, S_WN)[c] + 1;
+        state_row(b, S_WN)[c] = n;
+        for (size_t i = 0; i < d; i++) {
+            double *mean = state_row(b, S_HEAD + d + i), *m2 = state_row(b, S_HEAD + 2 * d + i);
+            double delta = w->z.q[i] - mean[c];
+            mean[c] += delta / n;
+            m2[c] += (w->z.q[i] - mean[c]) * delta;
+        }
+        if (hb_windows_end_of_slow(&s->win, k)) {
+            int ok = n >= 2;
+            for (size_t i = 0; ok && i < d; i++) {
+                double var = state_row(b, S_HEAD + 2 * d + i)[c] / (n - 1);
+                double mi = (n / (n + 5.0)) * var + 1e-3 * (5.0 / (n + 5.0));
+                ok = isfinite(mi) && mi > 0;
+                w->tmp[i] = mi;
+            }
+            /* A chain whose variance is not finite keeps its metric (Stan would stop). */
+            for (size_t i = 0; ok && i < d; i++) {
+                state_row(b, S_HEAD + i)[c] = w->tmp[i];
+                w->m[i] = w->tmp[i];
+            }
+            state_row(b, S_WN)[c] = 0;
+            for (size_t i = 0; i < d; i++)
+                state_row(b, S_HEAD + d + i)[c] = state_row(b, S_HEAD + 2 * d + i)[c] = 0;
+            if (!s->eps_fixed) {
+                eps = init_stepsize(s, ctx->model, w, eps, ctx->seed, b->chain0 + (uint64_t)c,
+                                    ctx->iter, HEUR_AFTER, grads);
+                hb_dual_avg_init(&da, eps, s->delta);
+            }
+        }
+    }
+    if (k == s->warmup - 1 && !s->eps_fixed && da.t > 0) eps = hb_dual_avg_final(&da);
+    state_row(b, S_EPS)[c] = eps;
+    da_store(b, c, &da);
+}
+
+static void nuts_step(const hb_step_ctx *ctx, hb_batch *b, double *ws, hb_step_out *out) {
+    const nuts *s = ctx->self;
+    const size_t d = ctx->dim;
+    double *noise = ws;
+    chain_ws w;
+    chain_ws_init(&w, ws + d * L, d);
+    hb_rng_normals_lanes(ctx->seed, b->chain0, ctx->iter, HB_RNG_PROPOSAL, d, noise);
+    const int pooled_heur = !s->per_chain && ctx->warmup && s->need_heur;
+    double red[R_M] = {0};
+    if (out->red) memset(out->red, 0, nuts_red_doubles(s, d) * sizeof *out->red);
+    for (int c = 0; c < L; c++) {
+        out->n_grad[c] = 0;
+        for (int k = 0; k < N_STATS; k++) out->stats[k * L + c] = 0;
+    }
+    for (int c = 0; c < b->n_real; c++) {
+        const uint64_t chain = b->chain0 + (uint64_t)c;
+        int64_t grads = 0;
+        for (size_t i = 0; i < d; i++) {
+            w.z.q[i] = b->x[i * L + c];
+            w.z.g[i] = b->g[i * L + c];
+            w.noise[i] = noise[i * L + c];
+            w.m[i] = s->per_chain ? state_row(b, S_HEAD + i)[c] : s->m[i];
+        }
+        w.z.lp = b->lp[c];
+        double eps = s->per_chain ? state_row(b, S_EPS)[c] : s->eps;
+        /* Stan runs init_stepsize before the first warmup iteration. */
+        if (s->per_chain && ctx->warmup && ctx->iter == 0 && !s->eps_fixed) {
+            eps = init_stepsize(s, ctx->model, &w, eps, ctx->seed, chain, ctx->iter,
+                                HB_RNG_STEPSIZE_INIT, &grads);
+            state_row(b, S_EPS)[c] = eps;
+        }
+        if (pooled_heur) {
+            eps = init_stepsize(s, ctx->model, &w, eps, ctx->seed, chain, ctx->iter,
+                                HB_RNG_STEPSIZE_INIT, &grads);
+            red[R_LOGEPS] += log(eps);
+            red[R_NHEUR] += 1;
+        }
+        double eps_this = eps;
+        hb_rng_stream rng;
+        hb_rng_stream_init(&rng, ctx->seed, chain, ctx->iter, HB_RNG_ACCEPT);
+        if (s->jitter > 0)
+            eps_this = eps * (1.0 + s->jitter * (2.0 * hb_rng_stream_uniform(&rng) - 1.0));
+        transition_out res;
+        transition(s, ctx->model, &w, eps_this, &rng, &res);
+        grads += res.n_leapfrog;
+        if (s->per_chain && ctx->warmup) adapt_chain(s, ctx, b, c, &w, res.accept, &grads);
+        for (size_t i = 0; i < d; i++) {
+            b->x[i * L + c] = w.z.q[i];
+            b->g[i * L + c] = w.z.g[i];
+        }
+        b->lp[c] = w.z.lp;
+        out->stats[ST_LP * L + c] = w.z.lp;
+        out->stats[ST_ACCEPT * L + c] = res.accept;
+        out->stats[ST_STEP * L + c] = eps_this;
+        out->stats[ST_DEPTH * L + c] = res.depth;
+        out->stats[ST_DIVERGING * L + c] = res.divergent;
+        out->stats[ST_ENERGY * L + c] = res.energy;
+        out->n_grad[c] = grads;
+        red[R_ACC] += res.accept;
+        red[R_N] += 1;
+        if (s->per_chain && out->red) {
+            out->red[R_EPS] += state_row(b, S_EPS)[c];
+            for (size_t i = 0; i < d; i++) out->red[R_M + i] += state_row(b, S_HEAD + i)[c];
+        }
+    }
+    /* Padding lanes do not move; their stats are never written. */
+    for (int c = b->n_real; c < L; c++) out->stats[ST_LP * L + c] = b->lp[c];
+    if (out->red) memcpy(out->red, red, R_EPS * sizeof *red);
+}
+
+static void nuts_plan(void *self, long k, hb_iter_plan *plan) {
+    nuts *s = self;
+    plan->reduce_stats = 1;
+    plan->moments = HB_MOMENTS_DIAG;
+    plan->accumulate_moments = !s->per_chain && s->metric_diag && hb_windows_in_slow(&s->win, k);
+    plan->update_metric = plan->accumulate_moments && hb_windows_end_of_slow(&s->win, k);
+}
+
+static void nuts_adapt(void *self, long k, const double *red) {
+    nuts *s = self;
+    (void)k;
+    if (red[R_N] > 0) s->acc_mean = red[R_ACC] / red[R_N];
+    if (s->per_chain) {
+        if (red[R_N] > 0) {
+            s->rep_eps = red[R_EPS] / red[R_N];
+            for (size_t i = 0; i < s->dim; i++) s->rep_m[i] = red[R_M + i] / red[R_N];
+        }
+        return;
+    }
+    if (s->need_heur && red[R_NHEUR] > 0) {
+        /* the chains' heuristic step sizes, pooled as a geometric mean; dual averaging
+           restarts from it (mu = log(10 eps)) except at the very start, where Stan keeps
+           mu = log(10 eps_user) */
+        s->eps = exp(red[R_LOGEPS] / red[R_NHEUR]);
+        double mu = s->da.mu;
+        hb_dual_avg_init(&s->da, s->eps, s->delta);
+        if (k == 0) s->da.mu = mu;
+        s->need_heur = 0;
+    }
+    if (s->eps_fixed || red[R_N] <= 0) return;
+    s->eps = hb_dual_avg_update(&s->da, s->acc_mean);
+}
+
+static int nuts_set_moments(void *self, const double *moments, hb_error *err) {
+    nuts *s = self;
+    if (hb_metric_from_moments(moments, s->dim, s->m) != 0)
+        return hb_fail(err, HB_ERR_MODEL,
+                       "warmup: the pooled variance of a coordinate is not finite or not positive "
+                       "(the chains diverged or are stuck)");
+    /* Stan reruns init_stepsize after every metric update (here: on every chain in the next
+       iteration, pooled) and restarts dual averaging. */
+    s->need_heur = !s->eps_fixed;
+    return HB_OK;
+}
+
+static void nuts_end_warmup(void *self) {
+    nuts *s = self;
+    if (!s->per_chain && !s->eps_fixed && s->da.t > 0) s->eps = hb_dual_avg_final(&s->da);
+    s->need_heur = 0;
+}
+
+static double nuts_step_size(const void *self) {
+    const nuts *s = self;
+    return s->per_chain ? s->rep_eps : s->eps;
+}
+
+static size_t nuts_report(const void *self, hb_adapt_item *items, size_t max) {
+    const nuts *s = self;
+    if (max < 3) return 0;
+    items[0] = (hb_adapt_item){
+        .name = "step_size", .data = s->per_chain ? &s->rep_eps : &s->eps, .rows = 1, .cols = 1};
+    items[1] = (hb_adapt_item){
+        .name = "inv_metric", .data = s->per_chain ? s->rep_m : s->m, .rows = s->dim, .cols = 1};
+    items[2] = (hb_adapt_item){
+        .name = "adapt",
+        .text = s->per_chain ? "per_chain (step_size and inv_metric are means over chains; "
+                               "each chain's step size is in sample_stats/step_size)"
+                             : "pooled"};
+    return 3;
+}
+
+/* Blob: eps, da, acc_mean, rep_eps, need_heur (as a double), m, rep_m. */
+static size_t nuts_checkpoint_bytes(const void *self) {
+    const nuts *s = self;
+    return sizeof(double) * (4 + 2 * s->dim) + sizeof s->da;
+}
+
+static void nuts_save(const void *self, void *blob) {
+    const nuts *s = self;
+    double head[4] = {s->eps, s->acc_mean, s->rep_eps, s->need_heur};
+    char *p = blob;
+    memcpy(p, head, sizeof head);
+    p += sizeof head;
+    memcpy(p, &s->da, sizeof s->da);
+    p += sizeof s->da;
+    memcpy(p, s->m, s->dim * sizeof *s->m);
+    p += s->dim * sizeof *s->m;
+    memcpy(p, s->rep_m, s->dim * sizeof *s->rep_m);
+}
+
+static int nuts_restore(void *self, const void *blob, hb_error *err) {
+    nuts *s = self;
+    (void)err;
+    double head[4];
+    const char *p = blob;
+    memcpy(head, p, sizeof head);
+    p += sizeof head;
+    s->eps = head[0];
+    s->acc_mean = head[1];
+    s->rep_eps = head[2];
+    s->need_heur = head[3] != 0;
+    memcpy(&s->da, p, sizeof s->da);
+    p += sizeof s->da;
+    memcpy(s->m, p, s->dim * sizeof *s->m);
+    p += s->dim * sizeof *s->m;
+    memcpy(s->rep_m, p, s->dim * sizeof *s->rep_m);
+    return HB_OK;
+}
+
+const hb_sampler_type hb_sampler_nuts = {
+    .name = "nuts",
+    .summary = "No-U-Turn sampler exactly as Stan (multinomial, generalised U-turn, windowed "
+               "warmup); [nuts] adapt = pooled (default) or per_chain",
+    .create = nuts_create,
+    .destroy = nuts_destroy,
+    .state_doubles = nuts_state_doubles,
+    .workspace_doubles = nuts_ws_doubles,
+    .stats = nuts_stats,
+    .n_stats = N_STATS,
+    .n_red = R_EPS,
+    .red_doubles = nuts_red_doubles,
+    .init_batch = nuts_init_batch,
+    .plan = nuts_plan,
+    .step = nuts_step,
+    .adapt = nuts_adapt,
+    .set_moments = nuts_set_moments,
+    .end_warmup = nuts_end_warmup,
+    .step_size = nuts_step_size,
+    .report = nuts_report,
+    .checkpoint_bytes = nuts_checkpoint_bytes,
+    .save = nuts_save,
+    .restore = nuts_restore,
+};

@@ -182,8 +182,8 @@ int main(void) {
         {"heartbeat: moments, determinism, 1x1 = 2x1 = 1x2", test_3},
         {"hmc: moments, determinism, 1x1 = 2x1 = 1x2", test_4},
         {"hmc, jittered step: moments, determinism, 1x1 = 2x1 = 1x2", test_5},
-        {"nuts (adapt = pooled): moments, determinism, 1x1 = 2x1 = 1x2", test_6},
-        {"nuts (adapt = per_chain): moments, determinism, 1x1 = 2x1 = 1x2", test_7},
+        {"nuts (adapt = per_chain): moments, determinism, 1x1 = 2x1 = 1x2", test_6},
+        {"nuts (adapt = pooled): moments, determinism, 1x1 = 2x1 = 1x2", test_7},
         {"chees: moments, determinism, 1x1 = 2x1 = 1x2", test_8},
         {"pmm: mean, determinism, 1x1 = 2x1 = 1x2", test_9},
     };

@@ -2,7 +2,8 @@
  * reference.json (hb_validate_run, the work of `heartbeat validate`): every compared
  * coordinate's mean within 4 standard errors of the reference, b^2 < 0.01 per block.
  * MALA (Stan-style windowed warmup, diagonal metric) where it samples in seconds; the
- * needle-shaped posteriors with MALA-adjusted Heartbeat beats and a dense metric. */
+ * needle-shaped posteriors with MALA-adjusted Heartbeat beats and a dense metric; all eight
+ * with NUTS (Stan's per-chain warmup). */
 #define _GNU_SOURCE
 #include <math.h>
 #include <stdio.h>
@@ -103,6 +104,23 @@ static void t_gp_regr(void) {
     run_and_validate("gp_pois_regr-gp_regr", MALA, 128, 1000, 1000, 0.5);
 }
 
+/* NUTS as Stan (per-chain windowed warmup): all eight targets, including the needles and
+   the mixture that MALA cannot do, with 16 chains (seconds each; diamonds runs trees of
+   depth ~10, as in Stan). */
+static const char *const NUTS = "algorithm = nuts\n";
+#define NUTS_CASE(fn, target)                                                                      \
+    static void fn(void) {                                                                         \
+        run_and_validate(target, NUTS, 16, 1000, 500, 2.0);                                        \
+    }
+NUTS_CASE(n_arK, "arK-arK")
+NUTS_CASE(n_diamonds, "diamonds-diamonds")
+NUTS_CASE(n_eight_schools, "eight_schools-eight_schools_noncentered")
+NUTS_CASE(n_garch, "garch-garch11")
+NUTS_CASE(n_gp_regr, "gp_pois_regr-gp_regr")
+NUTS_CASE(n_kidiq, "kidiq-kidscore_interaction")
+NUTS_CASE(n_kilpisjarvi, "kilpisjarvi_mod-kilpisjarvi")
+NUTS_CASE(n_gauss_mix, "low_dim_gauss_mix-low_dim_gauss_mix")
+
 static void t_kidiq(void) {
     run_and_validate("kidiq-kidscore_interaction", HB_DENSE, 256, 1000, 1000, 2.0);
 }
@@ -158,6 +176,14 @@ int main(void) {
         {"kidiq-kidscore_interaction: Heartbeat (mala, dense) vs reference", t_kidiq},
         {"diamonds-diamonds: Heartbeat (mala, dense) vs reference", t_diamonds},
         {"heartbeat validate: exit statuses", t_validate_cli},
+        {"arK-arK: NUTS vs reference", n_arK},
+        {"diamonds-diamonds: NUTS vs reference", n_diamonds},
+        {"eight_schools-eight_schools_noncentered: NUTS vs reference", n_eight_schools},
+        {"garch-garch11: NUTS vs reference", n_garch},
+        {"gp_pois_regr-gp_regr: NUTS vs reference", n_gp_regr},
+        {"kidiq-kidscore_interaction: NUTS vs reference", n_kidiq},
+        {"kilpisjarvi_mod-kilpisjarvi: NUTS vs reference", n_kilpisjarvi},
+        {"low_dim_gauss_mix-low_dim_gauss_mix: NUTS vs reference", n_gauss_mix},
     };
     return hbt_run_suite("targets_mala", cases, sizeof cases / sizeof *cases);
 }

@@ -424,10 +424,13 @@ static int nuts_read(nuts *s, hb_config *cfg, const hb_model *model, long warmup
         hb_cfg_double(cfg, "nuts", "max_delta_h", &maxdh, 1e-300, 1e300, &s->max_dh, err) ||
         hb_cfg_double(cfg, "nuts", "step_size_jitter", &jitter, 0, 1, &s->jitter, err))
         return err->code;
-    static const char *const modes[] = {"pooled", "per_chain", NULL};
+    /* per_chain (Stan's scheme) is the default: every chain finds its own step size and
+       metric, which survives chains that start far apart or in a different region; pooled
+       adapts in lock-step from all chains' statistics. */
+    static const char *const modes[] = {"per_chain", "pooled", NULL};
     int mode = 0;
-    if (hb_cfg_choice(cfg, "nuts", "adapt", "pooled", modes, &mode, err)) return err->code;
-    s->per_chain = mode == 1;
+    if (hb_cfg_choice(cfg, "nuts", "adapt", "per_chain", modes, &mode, err)) return err->code;
+    s->per_chain = mode == 0;
     hb_windows_init(&s->win, warmup, ib, tb, win);
     s->m = malloc((s->dim ? s->dim : 1) * sizeof *s->m);
     s->rep_m = malloc((s->dim ? s->dim : 1) * sizeof *s->rep_m);
@@ -712,7 +715,7 @@ static int nuts_restore(void *self, const void *blob, hb_error *err) {
 const hb_sampler_type hb_sampler_nuts = {
     .name = "nuts",
     .summary = "No-U-Turn sampler exactly as Stan (multinomial, generalised U-turn, windowed "
-               "warmup); [nuts] adapt = pooled (default) or per_chain",
+               "warmup); [nuts] adapt = per_chain (default, as Stan) or pooled",
     .create = nuts_create,
     .destroy = nuts_destroy,
     .state_doubles = nuts_state_doubles,

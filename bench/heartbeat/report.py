@@ -14,7 +14,7 @@ import sys
 import numpy as np
 
 SAMPLERS = ["heartbeat-mala", "heartbeat-hybrid", "heartbeat-none", "hb-warmup-mala", "mala",
-            "ula", "nuts", "chees"]
+            "ula", "nuts", "nuts-pooled", "hmc", "chees"]
 
 
 def load(path):

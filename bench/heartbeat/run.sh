@@ -7,7 +7,7 @@
 # and subchain-length sweeps that set the defaults.
 #
 # Usage: bench/heartbeat/run.sh [BUILD_DIR] [OUT_DIR] [PART...]
-#   PART: main | floor | sweep | control | wsweep (default: main floor sweep). Results: OUT_DIR/results.jsonl (one JSON
+#   PART: main | baselines | floor | sweep | control | wsweep (default: main floor sweep). Results: OUT_DIR/results.jsonl (one JSON
 #   row per run, see b2.py) and OUT_DIR/curves/*.npz; bench/heartbeat/report.py turns them
 #   into tables and figures. Environment: CHAINS (256), WARMUP (400), GRADS (sampling
 #   gradients per chain, 4000), THREADS (2), SHARED (../shared), TARGETS (space-separated
@@ -99,11 +99,24 @@ for part in $PARTS; do
             run "main.$t.ula" "$t" 'algorithm = ula' $DRAWS_1 $THIN_1
             # MALA at Heartbeat's own pooled warmup and metric is what "mala with the same
             # warmup" means here: both use W iterations pooled over all chains.
-            for s in nuts chees; do
+            for s in nuts hmc chees; do
                 if has_sampler $s; then
                     run "main.$t.$s" "$t" "algorithm = $s" $DRAWS_HB 1
                 fi
             done
+        done
+        ;;
+    baselines)
+        # only the HMC family (same tags as in main), to add them to an existing main run
+        for t in $TARGETS; do
+            for s in nuts hmc chees; do
+                if has_sampler $s; then
+                    run "main.$t.$s" "$t" "algorithm = $s" $DRAWS_HB 1
+                fi
+            done
+            if has_sampler nuts; then
+                run "main.$t.nuts-pooled" "$t" 'algorithm = nuts\n[nuts]\nadapt = pooled' $DRAWS_HB 1
+            fi
         done
         ;;
     floor)

@@ -18,6 +18,7 @@ typedef struct hmc {
     double T;   /* integration time */
     int64_t n_leapfrog, max_leapfrog;
     double jitter;
+    int jitter_length; /* L uniform on 1..L per iteration, shared by all chains */
 } hmc;
 
 static int hmc_create(hb_config *cfg, const hb_model *model, long warmup, void **self,
@@ -33,6 +34,11 @@ static int hmc_create(hb_config *cfg, const hb_model *model, long warmup, void *
          hb_cfg_int(cfg, "hmc", "max_leapfrog", &maxl, 1, 1000000, &s->max_leapfrog, err) ||
          hb_cfg_double(cfg, "hmc", "step_size_jitter", &jit, 0, 0.999, &s->jitter, err)))
         rc = err->code;
+    static const char *const yesno[] = {"true", "false", NULL};
+    int jl = 0;
+    if (rc == HB_OK && hb_cfg_choice(cfg, "hmc", "jitter_length", "true", yesno, &jl, err))
+        rc = err->code;
+    s->jitter_length = jl == 0;
     if (rc) {
         hb_basic_destroy(&s->b);
         free(s);
@@ -60,12 +66,21 @@ static size_t hmc_ws(const void *self, size_t dim) {
     return 4 * dim * L + 8 * L + 2 * dim;
 }
 
-/* Leapfrog steps this iteration: fixed, or floor(T / h) within [1, max_leapfrog]. */
-static int64_t steps(const hmc *s) {
-    if (s->n_leapfrog > 0) return s->n_leapfrog;
-    double n = floor(s->T / s->b.h);
-    if (!(n >= 1)) return 1;
-    return n > (double)s->max_leapfrog ? s->max_leapfrog : (int64_t)n;
+/* Leapfrog steps this iteration: L = n_leapfrog, or floor(T / h) within [1, max_leapfrog];
+   with jitter_length, uniform on 1..L from a stream keyed by the iteration alone (chain 0 of
+   purpose AUX2), so every chain of every rank takes the same number of steps. */
+static int64_t steps(const hmc *s, const hb_step_ctx *ctx) {
+    int64_t n = s->n_leapfrog;
+    if (n <= 0) {
+        double t = floor(s->T / s->b.h);
+        n = !(t >= 1) ? 1 : t > (double)s->max_leapfrog ? s->max_leapfrog : (int64_t)t;
+    }
+    if (s->jitter_length && n > 1) {
+        double u;
+        hb_rng_uniforms(ctx->seed, 0, ctx->iter, HB_RNG_AUX2, 1, &u);
+        n = 1 + (int64_t)(u * (double)n);
+    }
+    return n;
 }
 
 static void hmc_step(const hb_step_ctx *ctx, hb_batch *b, double *ws, hb_step_out *out) {
@@ -75,7 +90,7 @@ static void hmc_step(const hb_step_ctx *ctx, hb_batch *b, double *ws, hb_step_ou
     double *p = ws, *y = ws + d * L, *gy = ws + 2 * d * L, *xi = ws + 3 * d * L;
     double *lpy = xi + d * L, *u = lpy + L, *eps = u + L, *h0 = eps + L, *h1 = h0 + L;
     double *mws = h1 + L;
-    const int64_t n = steps(s);
+    const int64_t n = steps(s, ctx);
 
     /* per-lane step sizes h (1 + j (2u - 1)), as Stan's stepsize_jitter */
     for (int c = 0; c < L; c++) eps[c] = bs->h;

@@ -1,11 +1,16 @@
 #!/bin/sh
 # Installs the Debian packages Heartbeat needs (when root with apt-get), or names them.
-# Usage: scripts/setup-deps.sh [--test]   (--test adds the packages only the tests need)
+# Usage: scripts/setup-deps.sh [--test | --bench]
+#   --test adds the packages only the tests need; --bench also R with rstan and posterior for
+#   the optional Stan comparison in bench/stan/ (~600 packages, ~4 min; never needed by make check)
 set -eu
 pkgs="cmake make gcc pkg-config libopenmpi-dev openmpi-bin libhdf5-openmpi-dev hdf5-tools \
 libcunit1-dev libinih-dev librandom123-dev libsleef-dev libfftw3-dev libcjson-dev libopenblas-dev"
 if [ "${1:-}" = "--test" ]; then
     pkgs="$pkgs python3 python3-h5py python3-xarray python3-h5netcdf python3-netcdf4 python3-numpy"
+fi
+if [ "${1:-}" = "--bench" ]; then
+    pkgs="$pkgs python3 python3-h5py python3-numpy r-base-dev g++ r-cran-rstan r-cran-posterior r-cran-jsonlite"
 fi
 missing=""
 for p in $pkgs; do

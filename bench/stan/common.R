@@ -1,4 +1,10 @@
 # Shared helpers for the Stan benchmarks (bench only; needs R with rstan).
+if (!requireNamespace("rstan", quietly = TRUE) || !requireNamespace("posterior", quietly = TRUE) ||
+    !requireNamespace("jsonlite", quietly = TRUE)) {
+  message("bench/stan: skipped: R packages rstan, posterior or jsonlite missing ",
+          "(install with scripts/setup-deps.sh --bench)")
+  quit(status = 0)
+}
 suppressPackageStartupMessages(library(rstan))
 rstan_options(boost_lib = "/usr/include")   # Debian's BH package is empty; Boost is in /usr/include
 rstan_options(auto_write = FALSE)

@@ -47,7 +47,7 @@ typedef struct hb_run_options {
     const char *const *overrides; /* "section.key=value" strings */
     size_t n_overrides;
     const char *output; /* overrides [run] output when not NULL */
-    int resume;         /* continue from a checkpoint (not yet supported) */
+    int resume;         /* continue from the checkpoint <output>.ckpt and the output file */
     int quiet;          /* no progress output */
 } hb_run_options;
 

@@ -25,7 +25,9 @@ int hb_cli_run(int argc, char **argv) {
             opt.quiet = 1;
         else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             printf("usage: heartbeat run CONFIG.ini [--set section.key=value]... [--output PATH] "
-                   "[--quiet]\n");
+                   "[--resume] [--quiet]\n"
+                   "  --resume  continue from OUTPUT.ckpt and OUTPUT (same config; the result is\n"
+                   "            bitwise that of an uninterrupted run)\n");
             free(sets);
             return HB_OK;
         } else if (a[0] != '-' && !opt.config_path)
@@ -37,10 +39,6 @@ int hb_cli_run(int argc, char **argv) {
     }
     if (!bad && !opt.config_path) {
         fprintf(stderr, "heartbeat run: missing CONFIG.ini\n");
-        bad = 1;
-    }
-    if (!bad && opt.resume) {
-        fprintf(stderr, "heartbeat run: --resume: checkpoint and resume are not implemented yet\n");
         bad = 1;
     }
     if (bad) {

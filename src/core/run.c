@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include <math.h>
 #include <omp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include "core/reduce.h"
 #include "core/rng.h"
 #include "heartbeat/heartbeat.h"
+#include "io/checkpoint.h"
 #include "io/config.h"
 #include "io/h5out.h"
 #include "models/constrained.h"
@@ -25,6 +27,8 @@ typedef struct run_settings {
     uint32_t seed;
     int64_t chains, warmup, draws, thin, write_batch, deflate;
     double init_radius, init_offset, progress_every;
+    double checkpoint_every; /* seconds; 0 = only on signal */
+    int seed_given;
     const char *output;
     const char *algorithm;
 } run_settings;
@@ -55,7 +59,21 @@ typedef struct run {
     int64_t grads_warmup, grads_sampling; /* local totals over real chains */
     /* pooled dense co-moments [1 + dim + dim^2], allocated on first use */
     double *dense;
+    /* checkpoint / resume */
+    char *ckpt_path;
+    int resume;
+    hb_ckpt_header ck;       /* the checkpoint resumed from */
+    void *ck_blob;           /* its sampler blob */
+    double *ck_run;          /* its run doubles */
+    double t_ckpt;           /* time of the last checkpoint (rank 0's clock) */
+    double wall_w0, wall_s0; /* wall time of the parts before a resume */
 } run;
+
+/* SIGTERM / SIGUSR1: set here, acted on at the next batch boundary by all ranks at once. */
+static volatile sig_atomic_t g_signal = 0;
+static void on_signal(int signo) {
+    g_signal = signo;
+}
 
 /* All ranks agree on the worst status (the max code); the message of the lowest failing
    rank is broadcast so every rank reports the same text. COLLECTIVE. */
@@ -88,6 +106,7 @@ static int read_run_settings(run *r, hb_error *err) {
         hb_cfg_record(c, "run", "seed", buf);
     }
     s->seed = (uint32_t)seed;
+    s->seed_given = hb_cfg_has(c, "run", "seed");
     def = 64;
     if (hb_cfg_int(c, "run", "chains", &def, 1, (int64_t)1 << 36, &s->chains, err))
         return err->code;
@@ -113,13 +132,9 @@ static int read_run_settings(run *r, hb_error *err) {
     double pe = 10;
     if (hb_cfg_double(c, "run", "progress_every", &pe, 0, 1e9, &s->progress_every, err))
         return err->code;
-    if (hb_cfg_has(c, "run", "checkpoint_every")) {
-        int64_t ce;
-        if (hb_cfg_int(c, "run", "checkpoint_every", NULL, 0, 1 << 30, &ce, err)) return err->code;
-        if (r->rank == 0)
-            fprintf(stderr, "heartbeat: warning: [run] checkpoint_every: checkpoints are not "
-                            "implemented yet; ignored\n");
-    }
+    double ce = 0;
+    if (hb_cfg_double(c, "run", "checkpoint_every", &ce, 0, 1e12, &s->checkpoint_every, err))
+        return err->code;
     return HB_OK;
 }
 
@@ -385,6 +400,155 @@ static void sample_block(run *r, size_t j0, size_t nd, draw_buffers *db) {
     r->grads_sampling += grads;
 }
 
+/* ---- checkpoint and resume ---- */
+
+static size_t per_batch_doubles(const run *r) {
+    return (2 * r->dim + 1 + r->n_state) * L;
+}
+
+/* A block in a checkpoint: the batch's x, g, lp, sampler state, then its warmup moments. */
+static size_t per_block_doubles(const run *r) {
+    return per_batch_doubles(r) + 1 + 2 * r->dim;
+}
+
+/* Write a checkpoint of the state after `next` warmup iterations (phase 0) or `next` draws
+   (phase 1). COLLECTIVE. */
+static int write_checkpoint(run *r, int phase, int64_t next, double t_warm, double t_samp,
+                            hb_error *err) {
+    size_t pb = per_batch_doubles(r), pk = per_block_doubles(r), nm = 1 + 2 * r->dim;
+    size_t kd = 1 + r->dim + r->dim * r->dim;
+    double *buf = malloc((r->nb_local ? r->nb_local : 1) * pk * sizeof *buf);
+    if (!buf) abort();
+    for (size_t k = 0; k < r->nb_local; k++) {
+        memcpy(buf + k * pk, r->mem + k * pb, pb * sizeof *buf);
+        memcpy(buf + k * pk + pb, r->moments + k * nm, nm * sizeof *buf);
+    }
+    int64_t gl[2] = {r->grads_warmup, r->grads_sampling}, gg[2];
+    MPI_Allreduce(gl, gg, 2, MPI_INT64_T, MPI_SUM, r->comm);
+    double tl[2] = {t_warm, t_samp}, tg[2];
+    MPI_Allreduce(tl, tg, 2, MPI_DOUBLE, MPI_MAX, r->comm);
+    hb_ckpt_header h;
+    memset(&h, 0, sizeof h);
+    memcpy(h.magic, HB_CKPT_MAGIC, 8);
+    h.version = 1;
+    h.config_hash = hb_ckpt_config_hash(r->effective);
+    h.seed = r->rs.seed;
+    h.chains = (uint64_t)r->rs.chains;
+    h.dim = r->dim;
+    h.nb_total = r->nb_total;
+    h.per_block = pk;
+    h.phase = phase;
+    h.next_iter = next;
+    h.grads_warmup = gg[0];
+    h.grads_sampling = gg[1];
+    h.wall_warmup = r->wall_w0 + tg[0];
+    h.wall_sampling = r->wall_s0 + tg[1];
+    h.blob_bytes = r->st->checkpoint_bytes(r->sampler);
+    h.run_doubles = r->dense ? kd : 0;
+    snprintf(h.sampler, sizeof h.sampler, "%s", r->st->name);
+    void *blob = malloc(h.blob_bytes ? h.blob_bytes : 1);
+    if (!blob) abort();
+    r->st->save(r->sampler, blob);
+    int rc = hb_ckpt_write(r->comm, r->ckpt_path, &h, blob, r->dense, buf, r->b0, r->nb_local, err);
+    free(blob);
+    free(buf);
+    r->t_ckpt = MPI_Wtime();
+    return rc;
+}
+
+/* At a batch boundary: 0 = go on, 1 = write a checkpoint ([run] checkpoint_every elapsed on
+   rank 0's clock), 2 = write one and stop (a signal reached some rank). COLLECTIVE. */
+static int checkpoint_due(run *r) {
+    int flags[2] = {g_signal != 0, 0};
+    if (r->rank == 0 && r->rs.checkpoint_every > 0 &&
+        MPI_Wtime() - r->t_ckpt >= r->rs.checkpoint_every)
+        flags[1] = 1;
+    MPI_Allreduce(MPI_IN_PLACE, flags, 2, MPI_INT, MPI_MAX, r->comm);
+    return flags[0] ? 2 : flags[1];
+}
+
+/* The checkpoint a boundary asks for, and the stop after a signal. COLLECTIVE. */
+static int at_boundary(run *r, int phase, int64_t next, double t_warm, double t_samp,
+                       hb_error *err) {
+    /* Test hook: HB_INTERRUPT_AT=warmup:N or sampling:N sends this process SIGTERM at that
+       boundary (after N warmup iterations / N draws), through the real handler. */
+    const char *at = getenv("HB_INTERRUPT_AT");
+    if (at && r->rank == 0) {
+        const char *want = phase == 0 ? "warmup:" : "sampling:";
+        if (strncmp(at, want, strlen(want)) == 0 && atoll(at + strlen(want)) == (long long)next)
+            raise(SIGTERM);
+    }
+    int due = checkpoint_due(r);
+    if (!due) return HB_OK;
+    if (write_checkpoint(r, phase, next, t_warm, t_samp, err)) return err->code;
+    if (due == 2)
+        return hb_fail(err, HB_ERR_INTERRUPTED,
+                       "interrupted by a signal: checkpoint %s written after %lld %s; continue "
+                       "with `heartbeat run CONFIG --resume`",
+                       r->ckpt_path, (long long)next, phase == 0 ? "warmup iterations" : "draws");
+    return HB_OK;
+}
+
+/* Read the checkpoint's header before the run is set up (its seed is needed when the config
+   draws one). COLLECTIVE. */
+static int resume_head(run *r, hb_error *err) {
+    if (hb_ckpt_read_head(r->comm, r->ckpt_path, &r->ck, &r->ck_blob, &r->ck_run, err))
+        return err->code;
+    if (!r->rs.seed_given) {
+        char buf[32];
+        r->rs.seed = (uint32_t)r->ck.seed;
+        snprintf(buf, sizeof buf, "%u", r->rs.seed);
+        hb_cfg_record(r->cfg, "run", "seed", buf);
+    }
+    return HB_OK;
+}
+
+/* Does the checkpoint belong to this run? (after the sampler is created) */
+static int resume_check(run *r, hb_error *err) {
+    const hb_ckpt_header *h = &r->ck;
+    if (h->config_hash != hb_ckpt_config_hash(r->effective) || h->seed != r->rs.seed ||
+        h->chains != (uint64_t)r->rs.chains || h->dim != r->dim ||
+        strcmp(h->sampler, r->st->name) != 0 || h->per_block != per_block_doubles(r) ||
+        h->blob_bytes != r->st->checkpoint_bytes(r->sampler))
+        return hb_fail(err, HB_ERR_USAGE,
+                       "--resume: the checkpoint %s was written by another configuration (%s, "
+                       "%llu chains, seed %llu); resume with the same config (only [run] output, "
+                       "checkpoint_every and progress_every may change)",
+                       r->ckpt_path, h->sampler, (unsigned long long)h->chains,
+                       (unsigned long long)h->seed);
+    if (h->phase == 0 && h->next_iter > r->rs.warmup)
+        return hb_fail(err, HB_ERR_USAGE, "--resume: the checkpoint %s is past warmup",
+                       r->ckpt_path);
+    return HB_OK;
+}
+
+/* Chain states, moments, sampler and counters from the checkpoint. COLLECTIVE. */
+static int resume_state(run *r, hb_error *err) {
+    size_t pb = per_batch_doubles(r), pk = per_block_doubles(r), nm = 1 + 2 * r->dim;
+    double *buf = malloc((r->nb_local ? r->nb_local : 1) * pk * sizeof *buf);
+    if (!buf) abort();
+    if (hb_ckpt_read_blocks(r->comm, r->ckpt_path, &r->ck, buf, r->b0, r->nb_local, err)) {
+        free(buf);
+        return err->code;
+    }
+    for (size_t k = 0; k < r->nb_local; k++) {
+        memcpy(r->mem + k * pb, buf + k * pk, pb * sizeof *buf);
+        memcpy(r->moments + k * nm, buf + k * pk + pb, nm * sizeof *buf);
+    }
+    free(buf);
+    if (r->st->restore(r->sampler, r->ck_blob, err)) return err->code;
+    if (r->ck.run_doubles) {
+        r->dense = alloc_doubles(r->ck.run_doubles);
+        memcpy(r->dense, r->ck_run, r->ck.run_doubles * sizeof *r->dense);
+    }
+    /* counters are totals over ranks: rank 0 carries them on */
+    r->grads_warmup = r->rank == 0 ? r->ck.grads_warmup : 0;
+    r->grads_sampling = r->rank == 0 ? r->ck.grads_sampling : 0;
+    r->wall_w0 = r->ck.wall_warmup;
+    r->wall_s0 = r->ck.wall_sampling;
+    return HB_OK;
+}
+
 static int write_attrs(run *r, hb_h5out *o, double tw, double ts, hb_error *err) {
     int64_t gl[2] = {r->grads_warmup, r->grads_sampling}, gg[2];
     MPI_Allreduce(gl, gg, 2, MPI_INT64_T, MPI_SUM, r->comm);
@@ -434,6 +598,9 @@ static void run_free(run *r) {
     free(r->red);
     free(r->moments);
     free(r->dense);
+    free(r->ckpt_path);
+    free(r->ck_blob);
+    free(r->ck_run);
     free(r->effective);
     hb_config_free(r->cfg);
 }
@@ -451,6 +618,9 @@ static int prepare(run *r, const hb_run_options *opt, hb_error *err) {
         free(a);
     }
     if (read_run_settings(r, err)) return err->code;
+    if (asprintf(&r->ckpt_path, "%s.ckpt", r->rs.output) < 0) abort();
+    r->resume = opt->resume;
+    if (r->resume && resume_head(r, err)) return err->code;
     if (hb_cfg_string(r->cfg, "sampler", "algorithm", NULL, &r->rs.algorithm, err))
         return err->code;
     r->st = hb_sampler_find(r->rs.algorithm);
@@ -479,6 +649,7 @@ static int prepare(run *r, const hb_run_options *opt, hb_error *err) {
     r->n_ws = r->st->workspace_doubles(r->sampler, r->dim);
     r->n_stats = r->st->n_stats;
     r->n_red = r->st->red_doubles ? r->st->red_doubles(r->sampler, r->dim) : r->st->n_red;
+    if (r->resume && resume_check(r, err)) return err->code;
     return HB_OK;
 }
 
@@ -525,8 +696,10 @@ int hb_run(MPI_Comm comm, const hb_run_options *opt, hb_error *err) {
     hb_h5out *out = NULL;
     /* output = none: sample without writing (benchmarks, dry runs). */
     const int write = strcmp(r->rs.output, "none") != 0;
-    int rc = write ? hb_h5out_create(&out, comm, r->rs.output, &lay, err) : HB_OK;
-    if (rc == HB_OK && write) {
+    int rc = !write      ? HB_OK
+             : r->resume ? hb_h5out_reopen(&out, comm, r->rs.output, &lay, err)
+                         : hb_h5out_create(&out, comm, r->rs.output, &lay, err);
+    if (rc == HB_OK && write && !r->resume) {
         char seed[32];
         snprintf(seed, sizeof seed, "%u", r->rs.seed);
         if (hb_h5out_attr_string(out, "config", r->effective, err) ||
@@ -548,8 +721,20 @@ int hb_run(MPI_Comm comm, const hb_run_options *opt, hb_error *err) {
     hb_progress_init(&prog, r->rank == 0 && !opt->quiet, r->rs.progress_every, (long)r->rs.warmup,
                      (long)(D * (size_t)r->rs.thin), (double)r->rs.chains);
 
-    /* Initial positions. */
-    long failed = init_positions(r), failed_all = 0;
+    /* SIGTERM / SIGUSR1 ask for a checkpoint and a clean stop at the next batch boundary. */
+    struct sigaction sa, old_term, old_usr1;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    g_signal = 0;
+    sigaction(SIGTERM, &sa, &old_term);
+    sigaction(SIGUSR1, &sa, &old_usr1);
+    r->t_ckpt = MPI_Wtime();
+
+    /* Initial positions, or the state of the checkpoint. */
+    long failed = r->resume ? 0 : init_positions(r), failed_all = 0;
+    if (r->resume) rc = resume_state(r, err);
     MPI_Allreduce(&failed, &failed_all, 1, MPI_LONG, MPI_SUM, comm);
     if (failed_all > 0) {
         hb_fail(err, HB_ERR_MODEL,
@@ -558,23 +743,26 @@ int hb_run(MPI_Comm comm, const hb_run_options *opt, hb_error *err) {
                 r->model.name, failed_all, r->rs.init_radius, r->rs.init_radius, d);
         rc = err->code;
     }
-    if (rc == HB_OK && r->st->init_batch) {
+    if (rc == HB_OK && r->st->init_batch && !r->resume) {
         for (size_t k = 0; k < r->nb_local; k++) {
             hb_step_ctx ctx = {&r->model, d, r->rs.seed, 0, 1, r->sampler};
             r->st->init_batch(&ctx, &r->batches[k]);
         }
     }
 
-    /* Warmup. */
+    /* Warmup (from where the checkpoint left it). */
+    const int in_sampling = r->resume && r->ck.phase == 1;
+    const long k0 = !r->resume ? 0 : in_sampling ? (long)r->rs.warmup : (long)r->ck.next_iter;
     double t0 = MPI_Wtime();
-    for (long k = 0; rc == HB_OK && k < (long)r->rs.warmup; k++) {
+    for (long k = k0; rc == HB_OK && k < (long)r->rs.warmup; k++) {
         rc = warmup_iteration(r, k, &prog, err);
         rc = agree(comm, err);
         prog.step_size = r->st->step_size(r->sampler);
         hb_progress_update(&prog, HB_PHASE_WARMUP, k + 1,
                            (double)(r->grads_warmup) * (double)r->size);
+        if (rc == HB_OK) rc = at_boundary(r, 0, k + 1, MPI_Wtime() - t0, 0, err);
     }
-    if (rc == HB_OK) r->st->end_warmup(r->sampler);
+    if (rc == HB_OK && !in_sampling) r->st->end_warmup(r->sampler);
     double t_warm = MPI_Wtime() - t0;
 
     /* Sampling, in write batches. */
@@ -592,15 +780,23 @@ int hb_run(MPI_Comm comm, const hb_run_options *opt, hb_error *err) {
     t0 = MPI_Wtime();
     prog.step_size = r->st->step_size(r->sampler);
     hb_progress_update(&prog, HB_PHASE_SAMPLING, 0, 0);
-    for (size_t j0 = 0; rc == HB_OK && j0 < D; j0 += nd) {
+    /* Draws are written in batches of nd from draw 0, so a checkpoint taken after a batch
+       resumes on the same batch boundaries. */
+    const size_t j_start = in_sampling ? (size_t)r->ck.next_iter : 0;
+    for (size_t j0 = j_start; rc == HB_OK && j0 < D; j0 += nd) {
         size_t m = D - j0 < nd ? D - j0 : nd;
         sample_block(r, j0, m, &db);
         if (write)
             rc = hb_h5out_write_draws(out, j0, m, db.pos, (const void *const *)db.stats, err);
         hb_progress_update(&prog, HB_PHASE_SAMPLING, (long)((j0 + m) * (size_t)r->rs.thin),
                            (double)r->grads_sampling * (double)r->size);
+        if (rc == HB_OK) rc = at_boundary(r, 1, (int64_t)(j0 + m), t_warm, MPI_Wtime() - t0, err);
     }
     double t_samp = MPI_Wtime() - t0;
+    t_warm += r->wall_w0;
+    t_samp += r->wall_s0;
+    sigaction(SIGTERM, &old_term, NULL);
+    sigaction(SIGUSR1, &old_usr1, NULL);
     if (write) {
         if (rc == HB_OK) rc = write_attrs(r, out, t_warm, t_samp, err);
         if (rc == HB_OK) rc = write_adaptation(r, out, err);
@@ -612,6 +808,8 @@ int hb_run(MPI_Comm comm, const hb_run_options *opt, hb_error *err) {
         }
     }
     if (rc == HB_OK) hb_progress_finish(&prog, t_warm, t_samp, (double)r->rs.chains * (double)D);
+    /* A completed run needs its checkpoint no more. */
+    if (rc == HB_OK && r->rank == 0) unlink(r->ckpt_path);
     for (size_t s = 0; s <= ns; s++) free(db.stats[s]);
     free(db.stats);
     free(db.pos);

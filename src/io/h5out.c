@@ -1,9 +1,10 @@
 /* Parallel writer of the run file: one HDF5 file in the ArviZ InferenceData layout (netCDF-4
  * readable), written collectively by all ranks through MPI-IO; every public function is
  * COLLECTIVE over the communicator given to hb_h5out_create. */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE
 #include "io/h5out.h"
 
+#include <errno.h>
 #include <hdf5.h>
 #include <hdf5_hl.h>
 #include <limits.h>
@@ -41,7 +42,8 @@ struct hb_h5out {
     MPI_Comm comm;
     int rank, size;
     char *path;
-    int created; /* this run created (truncated) the file */
+    char *tmp_path; /* the name the file is created under, renamed to path when complete */
+    int created;    /* this run created (truncated) the file */
     hid_t file, dxpl, g_post, g_stats;
     size_t n_chains, chain0, n_local, n_draws, dim;
     size_t chunk_chains, chunk_draws;
@@ -566,6 +568,7 @@ static void free_out(hb_h5out *o) {
     free(o->stat_types);
     free(o->stat_dsets);
     free(o->path);
+    free(o->tmp_path);
     if (o->comm != MPI_COMM_NULL) MPI_Comm_free(&o->comm);
     free(o);
 }
@@ -706,7 +709,9 @@ static void create_file(hb_h5out *o, hb_error *e) {
     /* 1.8 file format: dense attribute storage (long config text, many dimension-scale
        references) while staying readable by netCDF-4 and HDF5 1.8 readers. */
     if (rc >= 0) rc = H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_V18);
-    if (rc >= 0) o->file = H5Fcreate(o->path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    /* Created under a temporary name and renamed once complete: a crash during creation
+       never leaves a half-made file under the output's name. */
+    if (rc >= 0) o->file = H5Fcreate(o->tmp_path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
     if (fapl >= 0) H5Pclose(fapl);
     if (rc < 0 || o->file < 0) {
         char detail[600];
@@ -782,16 +787,21 @@ static void create_stat(hb_h5out *o, size_t k, hid_t chain, hid_t draw, hb_error
         if (agree(o, &e, err)) goto fail;                                                          \
     } while (0)
 
-int hb_h5out_create(hb_h5out **out, MPI_Comm comm, const char *path, const hb_out_layout *layout,
-                    hb_error *err) {
-    *out = NULL;
+/* The part of create and reopen that allocates the handle, checks the layout and plans the
+   posterior variables; returns the handle (its own communicator) or NULL with err set. */
+static hb_h5out *setup(MPI_Comm comm, const char *path, const hb_out_layout *layout,
+                       hb_error *err) {
     hb_h5out *o = calloc(1, sizeof *o);
-    if (!o) return hb_fail(err, HB_ERR_INTERNAL, "out of memory");
+    if (!o) {
+        hb_fail(err, HB_ERR_INTERNAL, "out of memory");
+        return NULL;
+    }
     o->comm = MPI_COMM_NULL;
     o->file = o->dxpl = o->g_post = o->g_stats = H5I_INVALID_HID;
     if (MPI_Comm_dup(comm, &o->comm) != MPI_SUCCESS) {
         free(o);
-        return hb_fail(err, HB_ERR_INTERNAL, "%s: cannot duplicate the communicator", path);
+        hb_fail(err, HB_ERR_INTERNAL, "%s: cannot duplicate the communicator", path);
+        return NULL;
     }
     MPI_Comm_rank(o->comm, &o->rank);
     MPI_Comm_size(o->comm, &o->size);
@@ -799,7 +809,6 @@ int hb_h5out_create(hb_h5out **out, MPI_Comm comm, const char *path, const hb_ou
     quiet_begin(&o->q);
     hb_error e;
     hb_error_clear(&e);
-    hid_t sc_chain = H5I_INVALID_HID, sc_draw = H5I_INVALID_HID;
     if (!o->path) hb_fail(&e, HB_ERR_INTERNAL, "out of memory");
     if (e.code == HB_OK) check_layout(o, layout, &e);
     if (e.code == HB_OK && layout->n_stats) {
@@ -820,11 +829,32 @@ int hb_h5out_create(hb_h5out **out, MPI_Comm comm, const char *path, const hb_ou
         }
     }
     if (e.code == HB_OK) plan_vars(o, layout->coord_names, &e);
-    STEP((void)0);
-    STEP(check_partition(o, &e));
+    /* check_partition is collective: all ranks run it, or none */
+    int bad = agree(o, &e, err);
+    if (!bad) {
+        check_partition(o, &e);
+        bad = agree(o, &e, err);
+    }
+    if (bad) {
+        quiet_end(&o->q);
+        free_out(o);
+        return NULL;
+    }
+    return o;
+}
+
+int hb_h5out_create(hb_h5out **out, MPI_Comm comm, const char *path, const hb_out_layout *layout,
+                    hb_error *err) {
+    *out = NULL;
+    hb_h5out *o = setup(comm, path, layout, err);
+    if (!o) return err->code;
+    hb_error e;
+    hb_error_clear(&e);
+    hid_t sc_chain = H5I_INVALID_HID, sc_draw = H5I_INVALID_HID;
     if (o->rank == 0) now_iso8601(o->created_at, sizeof o->created_at);
     MPI_Bcast(o->created_at, (int)sizeof o->created_at, MPI_CHAR, 0, o->comm);
 
+    if (asprintf(&o->tmp_path, "%s.creating", o->path) < 0) abort();
     STEP(create_file(o, &e));
     o->created = 1;
     STEP(root_attrs(o, &e));
@@ -844,6 +874,11 @@ int hb_h5out_create(hb_h5out **out, MPI_Comm comm, const char *path, const hb_ou
     close_id(&sc_chain);
     close_id(&sc_draw);
     STEP(if (H5Fflush(o->file, H5F_SCOPE_GLOBAL) < 0) io_fail(o, &e, "cannot flush"));
+    MPI_Barrier(o->comm);
+    STEP(if (o->rank == 0 && rename(o->tmp_path, o->path) != 0) hb_fail(
+        &e, HB_ERR_IO, "cannot rename %s to %s: %s", o->tmp_path, o->path, strerror(errno)));
+    free(o->tmp_path);
+    o->tmp_path = NULL;
     quiet_end(&o->q);
     *out = o;
     return HB_OK;
@@ -853,11 +888,87 @@ fail:
     close_all(o);
     if (o->created) {
         MPI_Barrier(o->comm);
-        if (o->rank == 0) unlink(o->path);
+        if (o->rank == 0) unlink(o->tmp_path ? o->tmp_path : o->path);
     }
     quiet_end(&o->q);
     free_out(o);
     return err->code;
+}
+
+/* Is dataset d (chain, draw, ...) of n_chains x n_draws? */
+static int has_shape(hid_t d, size_t n_chains, size_t n_draws) {
+    hid_t fs = H5Dget_space(d);
+    hsize_t dims[2 + MAX_EXTRA];
+    int rank = fs < 0 ? -1 : H5Sget_simple_extent_ndims(fs);
+    int ok = rank >= 2 && rank <= 2 + MAX_EXTRA && H5Sget_simple_extent_dims(fs, dims, NULL) >= 0 &&
+             dims[0] == n_chains && dims[1] == n_draws;
+    if (fs >= 0) H5Sclose(fs);
+    return ok;
+}
+
+int hb_h5out_reopen(hb_h5out **out, MPI_Comm comm, const char *path, const hb_out_layout *layout,
+                    hb_error *err) {
+    *out = NULL;
+    hb_h5out *o = setup(comm, path, layout, err);
+    if (!o) return err->code;
+    hb_error e;
+    hb_error_clear(&e);
+    STEP({
+        hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+        herr_t rc = fapl < 0 ? -1 : H5Pset_fapl_mpio(fapl, o->comm, MPI_INFO_NULL);
+        if (rc >= 0) rc = H5Pset_all_coll_metadata_ops(fapl, 1);
+        if (rc >= 0) rc = H5Pset_coll_metadata_write(fapl, 1);
+        if (rc >= 0) o->file = H5Fopen(o->path, H5F_ACC_RDWR, fapl);
+        if (fapl >= 0) H5Pclose(fapl);
+        if (rc < 0 || o->file < 0) {
+            char detail[600];
+            h5_detail(&o->q, detail, sizeof detail);
+            hb_fail(&e, HB_ERR_IO, "--resume: cannot open the output %s: %s", o->path, detail);
+        } else {
+            o->dxpl = H5Pcreate(H5P_DATASET_XFER);
+            if (o->dxpl < 0 || H5Pset_dxpl_mpio(o->dxpl, H5FD_MPIO_COLLECTIVE) < 0)
+                io_fail(o, &e, "cannot make a collective transfer property");
+        }
+    });
+    STEP(if ((o->g_post = H5Gopen2(o->file, "/posterior", H5P_DEFAULT)) < 0 ||
+             (o->g_stats = H5Gopen2(o->file, "/sample_stats", H5P_DEFAULT)) < 0)
+             hb_fail(&e, HB_ERR_IO, "--resume: %s has no /posterior or /sample_stats", o->path));
+    for (size_t i = 0; i < o->n_vars; i++) {
+        h5var *v = &o->vars[i];
+        STEP(if ((v->dset = H5Dopen2(o->g_post, v->name, H5P_DEFAULT)) < 0 ||
+                 !has_shape(v->dset, o->n_chains, o->n_draws))
+                 hb_fail(&e, HB_ERR_IO,
+                         "--resume: %s: /posterior/%s is missing or not %zu chains x %zu draws "
+                         "(the output belongs to another run)",
+                         o->path, v->name, o->n_chains, o->n_draws));
+    }
+    for (size_t k = 0; k < o->n_stats; k++)
+        STEP(if ((o->stat_dsets[k] = H5Dopen2(o->g_stats, o->stat_names[k], H5P_DEFAULT)) < 0 ||
+                 !has_shape(o->stat_dsets[k], o->n_chains, o->n_draws))
+                 hb_fail(&e, HB_ERR_IO,
+                         "--resume: %s: /sample_stats/%s is missing or not %zu chains x %zu "
+                         "draws (the output belongs to another run)",
+                         o->path, o->stat_names[k], o->n_chains, o->n_draws));
+    STEP({
+        int64_t c = -1;
+        hid_t a = H5Aopen(o->file, "draws_committed", H5P_DEFAULT);
+        if (a < 0 || H5Aread(a, H5T_NATIVE_INT64, &c) < 0 || c < 0 || (size_t)c > o->n_draws)
+            hb_fail(&e, HB_ERR_IO, "--resume: %s: no valid draws_committed", o->path);
+        if (a >= 0) H5Aclose(a);
+        o->committed = c < 0 ? 0 : (size_t)c;
+    });
+    quiet_end(&o->q);
+    *out = o;
+    return HB_OK;
+fail:
+    close_all(o);
+    quiet_end(&o->q);
+    free_out(o);
+    return err->code;
+}
+
+size_t hb_h5out_committed(const hb_h5out *o) {
+    return o->committed;
 }
 
 /* ---- attributes ---- */
@@ -955,6 +1066,12 @@ int hb_h5out_write_draws(hb_h5out *o, size_t draw0, size_t nd, const double *pos
                 draw0, draw0 + nd, o->n_draws);
     else if (o->n_local > 0 && nd > 0 && ((o->dim > 0 && !pos) || (o->n_stats > 0 && !stats)))
         hb_fail(&e, HB_ERR_INTERNAL, "%s: missing draw buffers", o->path);
+    static long calls = 0;
+    const char *fault = getenv("HB_FAULT_WRITE");
+    if (e.code == HB_OK && fault && ++calls == atol(fault))
+        hb_fail(&e, HB_ERR_IO,
+                "%s: cannot write draws %zu..%zu: injected failure (HB_FAULT_WRITE=%s)", o->path,
+                draw0, draw0 + nd - 1, fault);
     for (size_t k = 0; e.code == HB_OK && stats && o->n_local > 0 && nd > 0 && k < o->n_stats; k++)
         if (!stats[k])
             hb_fail(&e, HB_ERR_INTERNAL, "%s: missing stat %s", o->path, o->stat_names[k]);

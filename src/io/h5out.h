@@ -13,7 +13,7 @@
 #include "heartbeat/heartbeat.h"
 
 typedef enum hb_stat_type {
-    HB_STAT_F64 = 0, /* double */
+    HB_STAT_F64 = 0,  /* double */
     HB_STAT_BOOL = 1, /* int8, with attribute dtype = "bool" */
     HB_STAT_I64 = 2   /* int64 */
 } hb_stat_type;
@@ -24,11 +24,11 @@ typedef struct hb_stat_spec {
 } hb_stat_spec;
 
 typedef struct hb_out_layout {
-    size_t n_chains;     /* total chains written (padding chains excluded) */
-    size_t chain0;       /* first chain of this rank */
-    size_t n_local;      /* chains of this rank (may be 0) */
-    size_t n_draws;      /* draws per chain */
-    size_t dim;          /* unconstrained coordinates per draw */
+    size_t n_chains;                /* total chains written (padding chains excluded) */
+    size_t chain0;                  /* first chain of this rank */
+    size_t n_local;                 /* chains of this rank (may be 0) */
+    size_t n_draws;                 /* draws per chain */
+    size_t dim;                     /* unconstrained coordinates per draw */
     const char *const *coord_names; /* dim names as the model gives them, e.g. "theta[3]" */
     size_t n_stats;
     const hb_stat_spec *stats;
@@ -58,6 +58,13 @@ typedef struct hb_h5out hb_h5out;
 int hb_h5out_create(hb_h5out **out, MPI_Comm comm, const char *path, const hb_out_layout *layout,
                     hb_error *err);
 
+/* Open an existing run file for writing more draws (resume): the same layout must give
+   the same variables and shapes, or the file belongs to another run (HB_ERR_IO with the
+   dataset named). draws_committed is read back (hb_h5out_committed). */
+int hb_h5out_reopen(hb_h5out **out, MPI_Comm comm, const char *path, const hb_out_layout *layout,
+                    hb_error *err);
+size_t hb_h5out_committed(const hb_h5out *o);
+
 /* Root attributes, created or overwritten (written by all ranks with the same value; rank
    0's value is the one stored). */
 int hb_h5out_attr_string(hb_h5out *o, const char *name, const char *value, hb_error *err);
@@ -68,7 +75,9 @@ int hb_h5out_attr_double(hb_h5out *o, const char *name, double value, hb_error *
    draws_committed to draw0 + nd. pos is [n_local][nd][dim] (row-major); stats[k] is
    [n_local][nd] of the type stats[k].type says (double, int8_t, int64_t). Ranks with no
    chains may pass NULL. The data are flushed before draws_committed is raised (then flushed
-   again); it is raised only when [draw0, draw0 + nd) continues the committed prefix. */
+   again); it is raised only when [draw0, draw0 + nd) continues the committed prefix.
+   Fault injection for tests: with HB_FAULT_WRITE=k in the environment the k-th call fails
+   as an I/O error would (on every rank). */
 int hb_h5out_write_draws(hb_h5out *o, size_t draw0, size_t nd, const double *pos,
                          const void *const *stats, hb_error *err);
 

@@ -1,0 +1,224 @@
+/* Checkpoint and resume (issue 6): for every registered sampler, a run interrupted by SIGTERM
+ * in warmup and in sampling and resumed, with a change of ranks x threads between the parts,
+ * writes bitwise the datasets of an uninterrupted run; a checkpoint from another config is
+ * refused; periodic checkpoints change nothing; a failing write (fault injection) gives exit 4
+ * and a file whose committed draws are right; 20 SIGKILLs at random times (fixed seed): every
+ * file opens with h5py with the committed draws of the uninterrupted run, and resuming from
+ * the last checkpoint completes it bitwise. */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hbtest.h"
+#include "samplers/sampler.h"
+
+static char *config(const char *tag, const char *algorithm) {
+    char text[1024], name[128];
+    snprintf(text, sizeof text,
+             "[run]\nseed = 77\nchains = 20\nwarmup = 150\ndraws = 120\nwrite_batch = 16\n"
+             "[model]\nname = gaussian\ndim = 5\ncorrelation = 0.3\ncondition_number = 4\n"
+             "[sampler]\nalgorithm = %s\n",
+             algorithm);
+    snprintf(name, sizeof name, "ck_%s.ini", tag);
+    return hbt_write_file(name, text);
+}
+
+/* heartbeat run under mpirun; env is extra VAR=value words (may be ""). */
+static int run(const char *env, int ranks, int threads, const char *cfg, const char *out,
+               const char *extra, char **log) {
+    return hbt_sh(log,
+                  "%s OMP_NUM_THREADS=%d %s -n %d --oversubscribe --bind-to none %s run %s "
+                  "--output %s --quiet %s",
+                  env, threads, hbt_env("HB_MPIEXEC"), ranks, hbt_env("HB_BIN"), cfg, out, extra);
+}
+
+static int same_run(const char *a, const char *b) {
+    size_t na, nb;
+    char *x = hbt_read_run_bytes(a, &na), *y = hbt_read_run_bytes(b, &nb);
+    int same = x && y && na == nb && na > 0 && memcmp(x, y, na) == 0;
+    free(x);
+    free(y);
+    return same;
+}
+
+static int exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+/* Interrupt at `at` with ranks1 x threads1, resume with ranks2 x threads2, compare. */
+static void interrupt_resume(const char *algorithm, const char *cfg, const char *ref,
+                             const char *at, int r1, int t1, int r2, int t2) {
+    char out[512], ck[600], env[128], *log = NULL;
+    snprintf(out, sizeof out, "%s/ck_%s_%s.h5", hbt_tmpdir(), algorithm, at);
+    snprintf(ck, sizeof ck, "%s.ckpt", out);
+    snprintf(env, sizeof env, "HB_INTERRUPT_AT=%s", at);
+    int rc = run(env, r1, t1, cfg, out, "", &log);
+    if (rc != 5) fprintf(stderr, "  %s at %s: exit %d (want 5): %s\n", algorithm, at, rc, log);
+    CU_ASSERT_EQUAL(rc, 5);
+    CU_ASSERT(log && strstr(log, "checkpoint") && strstr(log, "--resume"));
+    CU_ASSERT(exists(ck));
+    free(log);
+    rc = run("", r2, t2, cfg, out, "--resume", &log);
+    if (rc != 0) fprintf(stderr, "  %s resume from %s: exit %d: %s\n", algorithm, at, rc, log);
+    CU_ASSERT_EQUAL(rc, 0);
+    free(log);
+    int same = same_run(ref, out);
+    if (!same)
+        fprintf(stderr, "  %s: interrupted at %s (%dx%d), resumed %dx%d: differs\n", algorithm, at,
+                r1, t1, r2, t2);
+    CU_ASSERT(same);
+    CU_ASSERT(!exists(ck)); /* a completed run removes its checkpoint */
+    remove(out);
+}
+
+static void test_every_sampler(void) {
+    for (const hb_sampler_type *const *t = hb_sampler_types(); *t; t++) {
+        const char *a = (*t)->name;
+        char *cfg = config(a, a), ref[512], *log = NULL;
+        snprintf(ref, sizeof ref, "%s/ck_%s_ref.h5", hbt_tmpdir(), a);
+        int rc = run("", 1, 1, cfg, ref, "", &log);
+        CU_ASSERT_EQUAL_FATAL(rc, 0);
+        free(log);
+        interrupt_resume(a, cfg, ref, "warmup:60", 1, 1, 2, 1);
+        interrupt_resume(a, cfg, ref, "sampling:48", 2, 1, 1, 2);
+        remove(ref);
+        free(cfg);
+    }
+}
+
+static void test_refusals_and_periodic(void) {
+    char *cfg = config("misc", "mala"), ref[512], out[512], *log = NULL;
+    snprintf(ref, sizeof ref, "%s/ck_misc_ref.h5", hbt_tmpdir());
+    snprintf(out, sizeof out, "%s/ck_misc.h5", hbt_tmpdir());
+    CU_ASSERT_EQUAL_FATAL(run("", 1, 1, cfg, ref, "", &log), 0);
+    free(log);
+    /* no checkpoint to resume from */
+    int rc = run("", 1, 1, cfg, out, "--resume", &log);
+    CU_ASSERT(rc == 4 && log && strstr(log, "cannot open the checkpoint"));
+    free(log);
+    /* a checkpoint of another config */
+    CU_ASSERT_EQUAL(run("HB_INTERRUPT_AT=warmup:30", 1, 1, cfg, out, "", &log), 5);
+    free(log);
+    rc = run("", 1, 1, cfg, out, "--resume --set run.seed=78", &log);
+    CU_ASSERT(rc == 2 && log && strstr(log, "another configuration"));
+    free(log);
+    rc = run("", 1, 1, cfg, out, "--resume --set sampler.algorithm=rwmh", &log);
+    CU_ASSERT(rc == 2 && log && strstr(log, "another configuration"));
+    free(log);
+    /* a checkpoint at every boundary changes nothing */
+    rc = run("", 2, 1, cfg, out, "--set run.checkpoint_every=1e-9", &log);
+    CU_ASSERT_EQUAL(rc, 0);
+    free(log);
+    CU_ASSERT(same_run(ref, out));
+    /* a failing write: exit 4, a file that opens, committed draws those of the reference */
+    rc = run("HB_FAULT_WRITE=3", 2, 1, cfg, out, "", &log);
+    CU_ASSERT(rc == 4 && log && strstr(log, "injected"));
+    free(log);
+    CU_ASSERT_EQUAL(hbt_read_attr_int(out, "draws_committed"), 32);
+    rc = hbt_sh(&log, "%s %s/tests/py/check_prefix.py %s %s", hbt_env("HB_PYTHON"),
+                hbt_env("HB_SOURCE_DIR"), ref, out);
+    CU_ASSERT(rc == 0 && log && atoi(log) == 32);
+    free(log);
+    /* out of disk (a 2 MB tmpfs, when this process may mount one): exit 4, no file left */
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/small", hbt_tmpdir());
+    if (hbt_sh(&log, "mkdir -p %s && mount -t tmpfs -o size=2m tmpfs %s", dir, dir) == 0) {
+        free(log);
+        rc = hbt_sh(&log, "%s run %s --output %s/run.h5 --quiet --set run.chains=4000",
+                    hbt_env("HB_BIN"), cfg, dir);
+        CU_ASSERT(rc == 4 && log && strstr(log, "file write failed"));
+        free(log);
+        rc = hbt_sh(&log, "ls %s | grep -c h5; umount %s", dir, dir);
+        CU_ASSERT(log && atoi(log) == 0);
+    } else {
+        printf("\n  cannot mount a tmpfs here: the out-of-disk case is not run\n");
+    }
+    free(log);
+    remove(ref);
+    remove(out);
+    free(cfg);
+}
+
+/* Spawn heartbeat directly (one process), kill it with SIGKILL after `delay` seconds;
+   returns 1 if it had finished by then with exit 0. */
+static int spawn_and_kill(const char *cfg, const char *out, int resume, double delay) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open("/dev/null", O_WRONLY);
+        dup2(fd, 2);
+        char *argv[] = {
+            (char *)hbt_env("HB_BIN"),  "run", (char *)cfg, "--output", (char *)out, "--quiet",
+            resume ? "--resume" : NULL, NULL};
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    struct timespec ts = {(time_t)delay, (long)((delay - (double)(time_t)delay) * 1e9)};
+    nanosleep(&ts, NULL);
+    int status = 0;
+    if (waitpid(pid, &status, WNOHANG) == pid) return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    return 0;
+}
+
+static void test_sigkill(void) {
+    char text[1024], ref[512], out[512], ck[600], *log = NULL;
+    snprintf(
+        text, sizeof text,
+        "[run]\nseed = 5\nchains = 200\nwarmup = 200\ndraws = 1500\nthin = 200\nwrite_batch = 25\n"
+        "checkpoint_every = 0.02\n[model]\nname = gaussian\ndim = 20\ncorrelation = 0.3\n"
+        "[sampler]\nalgorithm = mala\n");
+    char *cfg = hbt_write_file("ck_kill.ini", text);
+    snprintf(ref, sizeof ref, "%s/ck_kill_ref.h5", hbt_tmpdir());
+    snprintf(out, sizeof out, "%s/ck_kill.h5", hbt_tmpdir());
+    snprintf(ck, sizeof ck, "%s.ckpt", out);
+    CU_ASSERT_EQUAL_FATAL(run("", 1, 1, cfg, ref, "", &log), 0);
+    free(log);
+    unsigned long long lcg = 20261122;
+    int kills = 0, done = 0, opened = 0;
+    for (int k = 0; k < 20 && !done; k++) {
+        lcg = lcg * 6364136223846793005ull + 1442695040888963407ull;
+        double delay = 0.55 + 0.4 * (double)(lcg >> 11) * 0x1.0p-53; /* startup ~0.65 s */
+        done = spawn_and_kill(cfg, out, exists(ck), delay);
+        kills += !done;
+        if (!exists(out)) continue; /* killed before the output existed */
+        int rc = hbt_sh(&log, "%s %s/tests/py/check_prefix.py %s %s", hbt_env("HB_PYTHON"),
+                        hbt_env("HB_SOURCE_DIR"), ref, out);
+        if (rc != 0) fprintf(stderr, "  kill %d after %.3f s: %s\n", k, delay, log ? log : "");
+        CU_ASSERT_EQUAL(rc, 0);
+        opened += rc == 0;
+        free(log);
+    }
+    printf("\n  %d kills, %d files checked\n", kills, opened);
+    CU_ASSERT(kills == 20); /* the run must be long enough for the kills to land */
+    if (!done) {
+        int rc = hbt_sh(&log, "%s run %s --output %s --quiet %s", hbt_env("HB_BIN"), cfg, out,
+                        exists(ck) ? "--resume" : "");
+        CU_ASSERT_EQUAL(rc, 0);
+        free(log);
+    }
+    CU_ASSERT(same_run(ref, out));
+    remove(ref);
+    remove(out);
+    free(cfg);
+}
+
+int main(void) {
+    static const hbt_case cases[] = {
+        {"every sampler: SIGTERM in warmup and in sampling, resume on other ranks x threads = "
+         "uninterrupted",
+         test_every_sampler},
+        {"resume refusals, periodic checkpoints, fault injection, out of disk",
+         test_refusals_and_periodic},
+        {"20 SIGKILLs: files open, committed draws right, resume completes", test_sigkill},
+    };
+    return hbt_run_suite("checkpoint", cases, sizeof cases / sizeof *cases);
+}

@@ -7,7 +7,8 @@ set -eu
 pkgs="cmake make gcc pkg-config libopenmpi-dev openmpi-bin libhdf5-openmpi-dev hdf5-tools \
 libcunit1-dev libinih-dev librandom123-dev libsleef-dev libfftw3-dev libcjson-dev libopenblas-dev"
 if [ "${1:-}" = "--test" ]; then
-    pkgs="$pkgs python3 python3-h5py python3-xarray python3-h5netcdf python3-netcdf4 python3-numpy"
+    pkgs="$pkgs python3 python3-h5py python3-xarray python3-h5netcdf python3-netcdf4 python3-numpy \
+slurm-wlm munge"
 fi
 if [ "${1:-}" = "--bench" ]; then
     pkgs="$pkgs python3 python3-h5py python3-numpy r-base-dev g++ r-cran-rstan r-cran-posterior r-cran-jsonlite"

@@ -14,10 +14,10 @@
 typedef struct hb_h5in hb_h5in;
 
 typedef struct hb_h5in_var {
-    char name[128];     /* e.g. "theta" */
-    int ndim_extra;     /* axes after (chain, draw) */
-    size_t extra[4];    /* their sizes */
-    size_t n_coords;    /* product of extra (1 for a scalar variable) */
+    char name[128];  /* e.g. "theta" */
+    int ndim_extra;  /* axes after (chain, draw) */
+    size_t extra[4]; /* their sizes */
+    size_t n_coords; /* product of extra (1 for a scalar variable) */
 } hb_h5in_var;
 
 /* Open read-only; checks the file is a heartbeat run file (root attribute

@@ -106,6 +106,13 @@ static void test_broken_configs(void) {
         {"hmc jitter too large",
          "[model]\nname = gaussian\n[sampler]\nalgorithm = hmc\n[hmc]\nstep_size_jitter = 1.5\n", 2,
          "[hmc] step_size_jitter"},
+        {"chees negative trajectory",
+         "[model]\nname = gaussian\n[sampler]\nalgorithm = chees\n[chees]\n"
+         "initial_trajectory = -1\n",
+         2, "[chees] initial_trajectory"},
+        {"chees target out of range",
+         "[model]\nname = gaussian\n[sampler]\nalgorithm = chees\n[chees]\ntarget_accept = 1.5\n",
+         2, "[chees] target_accept"},
         {"seed out of range", "seed2 = 1\n[model]\nname = gaussian\n[sampler]\nalgorithm = mala\n",
          2, "[run] seed2: unknown key"},
     };

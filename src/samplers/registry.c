@@ -5,7 +5,7 @@
 
 extern const hb_sampler_type hb_sampler_rwmh, hb_sampler_ula, hb_sampler_mala;
 extern const hb_sampler_type hb_sampler_heartbeat;
-extern const hb_sampler_type hb_sampler_hmc, hb_sampler_nuts;
+extern const hb_sampler_type hb_sampler_hmc, hb_sampler_nuts, hb_sampler_chees;
 
 static const hb_sampler_type *const registry[] = {
     &hb_sampler_rwmh,
@@ -14,6 +14,7 @@ static const hb_sampler_type *const registry[] = {
     &hb_sampler_heartbeat, /* HEARTBEAT.md */
     &hb_sampler_hmc,       /* ALGORITHMS.md §6.2 */
     &hb_sampler_nuts,      /* ALGORITHMS.md §6.3-6.6 */
+    &hb_sampler_chees,     /* ALGORITHMS.md §7.1 */
     NULL,
 };
 

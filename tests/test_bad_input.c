@@ -113,6 +113,8 @@ static void test_broken_configs(void) {
         {"chees target out of range",
          "[model]\nname = gaussian\n[sampler]\nalgorithm = chees\n[chees]\ntarget_accept = 1.5\n",
          2, "[chees] target_accept"},
+        {"pmm K too small", "[model]\nname = gaussian\n[sampler]\nalgorithm = pmm\n[pmm]\nK = 1\n",
+         2, "[pmm] K"},
         {"seed out of range", "seed2 = 1\n[model]\nname = gaussian\n[sampler]\nalgorithm = mala\n",
          2, "[run] seed2: unknown key"},
     };

@@ -5,7 +5,7 @@
 
 extern const hb_sampler_type hb_sampler_rwmh, hb_sampler_ula, hb_sampler_mala;
 extern const hb_sampler_type hb_sampler_heartbeat;
-extern const hb_sampler_type hb_sampler_hmc, hb_sampler_nuts, hb_sampler_chees;
+extern const hb_sampler_type hb_sampler_hmc, hb_sampler_nuts, hb_sampler_chees, hb_sampler_pmm;
 
 static const hb_sampler_type *const registry[] = {
     &hb_sampler_rwmh,
@@ -15,6 +15,7 @@ static const hb_sampler_type *const registry[] = {
     &hb_sampler_hmc,       /* ALGORITHMS.md §6.2 */
     &hb_sampler_nuts,      /* ALGORITHMS.md §6.3-6.6 */
     &hb_sampler_chees,     /* ALGORITHMS.md §7.1 */
+    &hb_sampler_pmm,       /* ALGORITHMS.md §4.3 */
     NULL,
 };
 

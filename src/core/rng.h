@@ -18,6 +18,7 @@ enum hb_rng_purpose {
     HB_RNG_AUX = 4,      /* sampler-specific extras (momentum refresh, jitter, ...) */
     HB_RNG_AUX2 = 5,
     HB_RNG_STEPSIZE_INIT = 0x1000, /* + trial: Stan's initial step-size heuristic (nuts) */
+    HB_RNG_PMM_V0 = 0x2000,        /* pmm underdamped: initial velocities */
     HB_RNG_TEST = 99               /* tests and check-grad */
 };
 

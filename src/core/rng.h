@@ -26,7 +26,8 @@ enum hb_rng_purpose {
 void hb_philox4x32(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]);
 
 /* n standard normals for one chain: normal k comes from block k/2 (Box-Muller on a
-   53-bit uniform radius and a 32-bit angle). */
+   53-bit uniform radius and a 32-bit angle, with the in-house log and sincospi kernels of
+   core/vmath.h). */
 void hb_rng_normals(uint32_t seed, uint64_t chain, uint64_t iter, uint32_t purpose, size_t n,
                     double *out);
 /* n uniforms in (0, 1) for one chain (53 bits, never 0 or 1): uniform k from block k/2. */
@@ -40,6 +41,20 @@ void hb_rng_normals_lanes(uint32_t seed, uint64_t chain0, uint64_t iter, uint32_
                           double *out);
 void hb_rng_uniforms_lanes(uint32_t seed, uint64_t chain0, uint64_t iter, uint32_t purpose,
                            size_t n, double *out);
+/* The normals of hb_rng_normals_lanes combined on the fly into a proposal:
+   out[k*HB_LANES + c] = fma(s[k], z, fma(a[k], g[k*HB_LANES + c], x[k*HB_LANES + c])) with
+   z the normal k of lane c (the Langevin proposal x + h M g + sqrt(2 h M) xi in one pass).
+   out must not alias x or g. */
+void hb_rng_normals_axpy_lanes(uint32_t seed, uint64_t chain0, uint64_t iter, uint32_t purpose,
+                               size_t n, const double *x, const double *g, const double *a,
+                               const double *s, double *out);
+/* The same streams for nl = m * HB_LANES consecutive chains chain0 .. chain0+nl-1 (m batches
+   side by side), out[k*nl + c]: bitwise the values of the _lanes functions, generated with
+   independent batches interleaved (more instruction-level parallelism for small n). */
+void hb_rng_normals_wide(uint32_t seed, uint64_t chain0, size_t nl, uint64_t iter, uint32_t purpose,
+                         size_t n, double *out);
+void hb_rng_uniforms_wide(uint32_t seed, uint64_t chain0, size_t nl, uint64_t iter,
+                          uint32_t purpose, size_t n, double *out);
 
 /* A sequential stream of uniforms for one chain, for samplers whose number of draws per
    iteration varies (NUTS): uniform k of (seed, chain, iter, purpose) is bitwise

@@ -337,18 +337,21 @@ static void test_mixture_values(void) {
     mixture_value("[model]\nname = mixture\ndim = 2\nweights = 1, 3\nlocations = -1, 2\n"
                   "scales = 0.5, 1.5\n",
                   2, 2, w2, loc2, sd2, x2);
-    /* Far in a tail, where a naive sum of exponentials underflows: compare with the
-       log-sum-exp of the same terms. */
+    /* Far in the tails, where a naive sum of exponentials underflows (x = 1000, -3e4): compare
+       with the log-sum-exp of the same terms. */
     hb_model m;
     if (open_ok(&m, "[model]\nname = mixture\n")) {
-        double x = 60.0, g, t[4], mx = -INFINITY, s = 0.0;
-        for (int j = 0; j < 4; j++) {
-            t[j] = log(w[j]) + normal_lpdf(x, loc[j], sd[j]);
-            mx = fmax(mx, t[j]);
+        const double xs[3] = {60.0, 1000.0, -3e4};
+        for (int q = 0; q < 3; q++) {
+            double x = xs[q], g, t[4], mx = -INFINITY, s = 0.0;
+            for (int j = 0; j < 4; j++) {
+                t[j] = log(w[j]) + normal_lpdf(x, loc[j], sd[j]);
+                mx = fmax(mx, t[j]);
+            }
+            for (int j = 0; j < 4; j++) s += exp(t[j] - mx);
+            assert_close("mixture tail logp", eval1(&m, &x, &g), mx + log(s), 1e-12);
+            CU_ASSERT(isfinite(g) && (x > 0 ? g < 0.0 : g > 0.0));
         }
-        for (int j = 0; j < 4; j++) s += exp(t[j] - mx);
-        assert_close("mixture tail logp", eval1(&m, &x, &g), mx + log(s), 1e-12);
-        CU_ASSERT(isfinite(g) && g < 0.0);
         hb_model_close(&m);
     }
 }

@@ -198,7 +198,7 @@ static void setup_batches(run *r) {
     size_t ws = (r->n_ws > 2 * d * L + 2 * d ? r->n_ws : 2 * d * L + 2 * d) + 2 * d + 64;
     r->ws = alloc_doubles(ws * (size_t)r->nthreads);
     r->n_ws = ws;
-    r->lane_stats = alloc_doubles((r->n_stats + 1) * L * (size_t)r->nthreads);
+    r->lane_stats = alloc_doubles((r->n_stats + 1) * L * HB_STEP_GROUP * (size_t)r->nthreads);
     r->outbuf = alloc_doubles((r->n_out * L + d + r->n_out) * (size_t)r->nthreads);
     r->red = alloc_doubles((r->n_red ? r->n_red : 1) * r->nb_local);
     r->moments = alloc_doubles((1 + 2 * d) * r->nb_local);
@@ -352,49 +352,67 @@ static void store_stat(void *arr, hb_stat_type t, size_t idx, double v) {
         ((int64_t *)arr)[idx] = (int64_t)v;
 }
 
-/* Sampling iterations for draws [j0, j0 + nd): each batch runs all of them on its own
-   (no reductions in sampling), which keeps a batch in cache. Draws land in db laid out
-   [n_local][nd][dim], as the writer takes them. */
+/* Sampling iterations for draws [j0, j0 + nd): each group of consecutive batches (one batch,
+   or up to HB_STEP_GROUP when the sampler has step_group) runs all of them on its own (no
+   reductions in sampling), which keeps it in cache. Groups are handed to threads in chunks
+   (one shared counter update per chunk, not per batch; threads work on distant memory).
+   Draws land in db laid out [n_local][nd][dim], as the writer takes them. */
 static void sample_block(run *r, size_t j0, size_t nd, draw_buffers *db) {
     const int keep = db->pos != NULL; /* output = none: sample, keep nothing */
     size_t d = r->dim, ns = r->n_stats;
     int64_t grads = 0;
     const int64_t thin = r->rs.thin;
-#pragma omp parallel for schedule(dynamic) reduction(+ : grads)
-    for (size_t k = 0; k < r->nb_local; k++) {
+    const size_t G = r->st->step_group ? HB_STEP_GROUP : 1;
+    const size_t ngroups = (r->nb_local + G - 1) / G;
+    const int chunk = (int)(ngroups / (16 * (size_t)r->nthreads)) + 1;
+#pragma omp parallel for schedule(dynamic, chunk) reduction(+ : grads)
+    for (size_t q = 0; q < ngroups; q++) {
         int t = omp_get_thread_num();
-        hb_batch *b = &r->batches[k];
-        double *stats = r->lane_stats + (size_t)t * (ns + 1) * L;
-        hb_step_out out = {.stats = stats, .red = NULL};
-        size_t lc0 = k * L; /* local chain index of lane 0 */
+        const size_t k0 = q * G, n = r->nb_local - k0 < G ? r->nb_local - k0 : G;
+        hb_batch *bs[HB_STEP_GROUP];
+        hb_step_out outs[HB_STEP_GROUP];
+        for (size_t g = 0; g < n; g++) {
+            bs[g] = &r->batches[k0 + g];
+            outs[g] = (hb_step_out){.stats = r->lane_stats +
+                                             ((size_t)t * HB_STEP_GROUP + g) * (ns + 1) * L,
+                                    .red = NULL};
+        }
+        double *ws = r->ws + (size_t)t * r->n_ws;
         for (size_t j = 0; j < nd; j++) {
-            int64_t nsteps[L] = {0};
+            int64_t nsteps[HB_STEP_GROUP][L] = {{0}};
             for (int64_t it = 0; it < thin; it++) {
                 uint64_t iter =
                     (uint64_t)r->rs.warmup + (uint64_t)((j0 + j) * (size_t)thin) + (uint64_t)it;
                 hb_step_ctx ctx = {&r->model, d, r->rs.seed, iter, 0, r->sampler};
-                r->st->step(&ctx, b, r->ws + (size_t)t * r->n_ws, &out);
-                for (int c = 0; c < L; c++) nsteps[c] += out.n_grad[c];
+                if (G > 1)
+                    r->st->step_group(&ctx, bs, (int)n, ws, outs);
+                else
+                    r->st->step(&ctx, bs[0], ws, &outs[0]);
+                for (size_t g = 0; g < n; g++)
+                    for (int c = 0; c < L; c++) nsteps[g][c] += outs[g].n_grad[c];
             }
-            /* The draw as the output reports it: the model's constrained outputs when it
-               has them (tau, not log tau), else the coordinates. */
-            const double *src = b->x;
-            if (keep && r->has_out) {
-                double *ob = r->outbuf + (size_t)t * (r->n_out * L + d + r->n_out);
-                hb_model_outputs_lanes(&r->model, b->x, ob, ob + r->n_out * L);
-                src = ob;
+            for (size_t g = 0; g < n; g++) {
+                const hb_batch *b = bs[g];
+                const double *stats = outs[g].stats;
+                const size_t lc0 = (k0 + g) * L; /* local chain index of lane 0 */
+                /* The draw as the output reports it: the model's constrained outputs when it
+                   has them (tau, not log tau), else the coordinates. */
+                const double *src = b->x;
+                if (keep && r->has_out) {
+                    double *ob = r->outbuf + (size_t)t * (r->n_out * L + d + r->n_out);
+                    hb_model_outputs_lanes(&r->model, b->x, ob, ob + r->n_out * L);
+                    src = ob;
+                }
+                for (int c = 0; keep && c < b->n_real; c++) {
+                    size_t row = (lc0 + (size_t)c) * nd + j;
+                    double *dst = db->pos + row * r->n_out;
+                    for (size_t i = 0; i < r->n_out; i++) dst[i] = src[i * L + c];
+                    for (size_t s = 0; s < ns; s++)
+                        store_stat(db->stats[s], db->spec[s].type, row, stats[s * L + c]);
+                    ((int64_t *)db->stats[ns])[row] = nsteps[g][c];
+                }
+                for (int c = 0; c < b->n_real; c++) grads += nsteps[g][c];
             }
-            for (int c = 0; keep && c < b->n_real; c++) {
-                size_t row = (lc0 + (size_t)c) * nd + j;
-                double *dst = db->pos + row * r->n_out;
-                for (size_t i = 0; i < r->n_out; i++) dst[i] = src[i * L + c];
-                for (size_t s = 0; s < ns; s++)
-                    store_stat(db->stats[s], db->spec[s].type, row, stats[s * L + c]);
-                ((int64_t *)db->stats[ns])[row] = nsteps[c];
-                grads += nsteps[c];
-            }
-            if (!keep)
-                for (int c = 0; c < b->n_real; c++) grads += nsteps[c];
         }
     }
     r->grads_sampling += grads;

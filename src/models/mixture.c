@@ -36,13 +36,97 @@ static const char *mixture_coord_name(const void *p, size_t i) {
     return ((const mixture *)p)->names[i];
 }
 
-/* Log-sum-exp over components in two passes over chunks of components: with t_k the log of
-   component k's term, M = max_k t_k, e_k = exp(t_k - M), S = sum e_k, A = sum e_k loc_k
-   prec_k, B = sum e_k prec_k; then log p = M + log S and d log p / dx_i = (A - x_i B) / S.
-   Components are taken MIX_CHUNK at a time (one exp per component; across chunks the sums
-   are rescaled by exp(M_old - M_new), one extra exp per chunk). Chains go in chunks of
-   HB_LANES through SLEEF's vector exp/log on full registers, so a chain's result is
-   independent of its batch position. */
+#ifdef HB_VMATH_AVX512
+/* AVX-512: chains in chunks of 8 (a partial chunk through masked loads and stores, so a
+   chain's result never depends on its slot), with the in-house exp and log of vmath.h.
+   With t_k the log of component k's term: S = sum exp(t_k), A = sum e_k loc_k prec_k,
+   B = sum e_k prec_k, log p = log S, d log p / dx_i = (A - x_i B) / S. The plain sum needs no
+   maximum (one dependency less before the exps); a lane whose S leaves [2^-960, 2^960] (far
+   tails, extreme weights or scales) takes the max-shifted sums instead, lane by lane. */
+#define MIX_LO 0x1.0p-960
+#define MIX_HI 0x1.0p+960
+
+/* t_k of component k for the 8 chains at x (ld apart). */
+static inline __m512d mix_t(const mixture *m, size_t k, const double *x, size_t ld, int full,
+                            __mmask8 km) {
+    const __m512d loc = _mm512_set1_pd(m->loc[k]);
+    __m512d r2 = _mm512_setzero_pd();
+    for (size_t i = 0; i < m->d; i++) {
+        const __m512d xi =
+            full ? _mm512_loadu_pd(x + i * ld) : _mm512_maskz_loadu_pd(km, x + i * ld);
+        const __m512d dx = _mm512_sub_pd(xi, loc);
+        r2 = _mm512_fmadd_pd(dx, dx, r2);
+    }
+    return _mm512_fmadd_pd(_mm512_set1_pd(-0.5 * m->prec[k]), r2, _mm512_set1_pd(m->lconst[k]));
+}
+
+/* The sums with every t_k shifted by the lane's maximum M: lp = M + log S. */
+static void mix_shifted(const mixture *m, const double *x, size_t ld, int full, __mmask8 km,
+                        __m512d *lp, __m512d *a, __m512d *b, __m512d *s) {
+    __m512d mx = _mm512_set1_pd(-INFINITY);
+    for (size_t k = 0; k < m->k; k++) mx = _mm512_max_pd(mx, mix_t(m, k, x, ld, full, km));
+    __m512d sv = _mm512_setzero_pd(), av = sv, bv = sv;
+    for (size_t k = 0; k < m->k; k++) {
+        const __m512d f = hb_exp8(_mm512_sub_pd(mix_t(m, k, x, ld, full, km), mx));
+        sv = _mm512_add_pd(sv, f);
+        av = _mm512_fmadd_pd(f, _mm512_set1_pd(m->loc[k] * m->prec[k]), av);
+        bv = _mm512_fmadd_pd(f, _mm512_set1_pd(m->prec[k]), bv);
+    }
+    *lp = _mm512_add_pd(mx, hb_log8(sv));
+    *a = av, *b = bv, *s = sv;
+}
+
+static int mixture_batch(const void *p, size_t n, size_t ld, const double *x, double *lp,
+                         double *grad) {
+    const mixture *m = p;
+    for (size_t c0 = 0; c0 < n; c0 += 8) {
+        const size_t w = n - c0 < 8 ? n - c0 : 8;
+        const int full = w == 8;
+        const __mmask8 km = (__mmask8)(full ? 0xff : (1u << w) - 1);
+        const double *xc = x + c0;
+        __m512d sv = _mm512_setzero_pd(), av = sv, bv = sv;
+        for (size_t k = 0; k < m->k; k++) {
+            const __m512d f = hb_exp8(mix_t(m, k, xc, ld, full, km));
+            sv = _mm512_add_pd(sv, f);
+            av = _mm512_fmadd_pd(f, _mm512_set1_pd(m->loc[k] * m->prec[k]), av);
+            bv = _mm512_fmadd_pd(f, _mm512_set1_pd(m->prec[k]), bv);
+        }
+        const __mmask8 ok = _mm512_cmp_pd_mask(sv, _mm512_set1_pd(MIX_LO), _CMP_GE_OQ) &
+                            _mm512_cmp_pd_mask(sv, _mm512_set1_pd(MIX_HI), _CMP_LE_OQ);
+        __m512d lpv = hb_log8(sv);
+        if ((ok & km) != km) { /* rare: some lane needs the shifted sums */
+            __m512d l2, a2, b2, s2;
+            mix_shifted(m, xc, ld, full, km, &l2, &a2, &b2, &s2);
+            lpv = _mm512_mask_blend_pd(ok, l2, lpv);
+            av = _mm512_mask_blend_pd(ok, a2, av);
+            bv = _mm512_mask_blend_pd(ok, b2, bv);
+            sv = _mm512_mask_blend_pd(ok, s2, sv);
+        }
+        const __m512d inv = _mm512_div_pd(_mm512_set1_pd(1.0), sv);
+        if (full)
+            _mm512_storeu_pd(lp + c0, lpv);
+        else
+            _mm512_mask_storeu_pd(lp + c0, km, lpv);
+        for (size_t i = 0; i < m->d; i++) {
+            const double *xi = xc + i * ld;
+            double *gi = grad + i * ld + c0;
+            const __m512d xv = full ? _mm512_loadu_pd(xi) : _mm512_maskz_loadu_pd(km, xi);
+            const __m512d gv = _mm512_mul_pd(_mm512_fnmadd_pd(xv, bv, av), inv);
+            if (full)
+                _mm512_storeu_pd(gi, gv);
+            else
+                _mm512_mask_storeu_pd(gi, km, gv);
+        }
+    }
+    return 0;
+}
+#else
+/* Portable: log-sum-exp over components in two passes over chunks of components: with t_k the log
+   of component k's term, M = max_k t_k, e_k = exp(t_k - M), S = sum e_k, A = sum e_k loc_k prec_k,
+   B = sum e_k prec_k; then log p = M + log S and d log p / dx_i = (A - x_i B) / S. Components are
+   taken MIX_CHUNK at a time (one exp per component; across chunks the sums are rescaled by
+   exp(M_old - M_new), one extra exp per chunk). Chains go in chunks of HB_LANES through SLEEF's
+   vector exp/log on full registers, so a chain's result is independent of its batch position. */
 enum { MIX_CHUNK = 16 };
 
 static int mixture_batch(const void *p, size_t n, size_t ld, const double *x, double *lp,
@@ -115,6 +199,8 @@ static int mixture_batch(const void *p, size_t n, size_t ld, const double *x, do
     }
     return 0;
 }
+
+#endif
 
 /* One point is a batch of one, so the single and batch paths agree bitwise. */
 static int mixture_logp_grad(const void *p, const double *x, double *lp, double *grad) {

@@ -46,6 +46,14 @@ void hb_model_close(hb_model *m);
    results come back as lp[c] = -INFINITY. Thread-safe. */
 void hb_model_eval_lanes(const hb_model *m, const double *x, double *lp, double *g, double *ws);
 
+/* The same for nl = k * HB_LANES chains side by side (x[i*nl + c], g likewise, lp[c]), e.g.
+   a group of consecutive batches: a built-in model gets one batch call over all of them
+   (its results are bitwise independent of the batch shape), a plugin one call per
+   HB_LANES chains exactly as hb_model_eval_lanes (so a plugin sees the same calls whatever
+   the grouping). ws: 2*dim*HB_LANES + 2*dim doubles. */
+void hb_model_eval_wide(const hb_model *m, size_t nl, const double *x, double *lp, double *g,
+                        double *ws);
+
 /* Log density and gradient of one point (contiguous x[dim], g[dim]) through the model's
    per-chain entry, for samplers whose chains diverge in control flow (NUTS). An invalid
    point or a non-finite result gives -INFINITY and a zero gradient. Thread-safe. */

@@ -39,58 +39,112 @@ static size_t no_state(const void *self, size_t dim) {
     return 0;
 }
 
+/* Workspace for a group of HB_STEP_GROUP batches: proposals and their gradients [d][nl],
+   log densities, uniforms and acceptance probabilities [nl], proposal scales [d], and the
+   model's scratch (hb_model_eval_wide). */
 static size_t rwmh_ws(const void *self, size_t dim) {
     (void)self;
-    return 2 * dim * HB_LANES + 4 * HB_LANES + 2 * dim;
+    const size_t nl = HB_STEP_GROUP * HB_LANES;
+    return 2 * dim * nl + 3 * nl + dim + 2 * dim * HB_LANES + 2 * dim;
+}
+
+/* One iteration for n consecutive batches (n = 1: the plain step). Normals, the model and
+   the uniforms are computed for all nl = n * HB_LANES chains at once, so that the latency
+   chains of independent batches (Philox rounds, polynomials) overlap; each chain's values are
+   bitwise what it gets alone. */
+static void rwmh_group(const hb_step_ctx *ctx, hb_batch *const *bs, int n, double *ws,
+                       hb_step_out *out) {
+    enum { L = HB_LANES };
+    const hb_basic *s = ctx->self;
+    const size_t d = ctx->dim, nl = (size_t)n * L;
+    for (int k = 1; k < n; k++)
+        if (bs[k]->chain0 != bs[0]->chain0 + (uint64_t)k * L) { /* not consecutive */
+            for (int j = 0; j < n; j++) rwmh_group(ctx, bs + j, 1, ws, out + j);
+            return;
+        }
+    double *y = ws, *gy = y + d * nl, *lpy = gy + d * nl, *u = lpy + nl, *acc = u + nl;
+    double *sc = acc + nl, *model_ws = sc + d;
+    hb_rng_normals_wide(ctx->seed, bs[0]->chain0, nl, ctx->iter, HB_RNG_PROPOSAL, d, y);
+    for (size_t i = 0; i < d; i++) sc[i] = s->h * s->sm[i];
+    for (int k = 0; k < n; k++) {
+        const double *x = bs[k]->x;
+        for (size_t i = 0; i < d; i++) {
+            double *y_i = y + i * nl + (size_t)k * L;
+            const double *x_i = x + i * L, sci = sc[i];
+#pragma omp simd
+            for (int c = 0; c < L; c++) y_i[c] = x_i[c] + sci * y_i[c];
+        }
+    }
+    /* The ABI has no log-density-only entry: the gradient is computed and dropped. */
+    hb_model_eval_wide(ctx->model, nl, y, lpy, gy, model_ws);
+    hb_rng_uniforms_wide(ctx->seed, bs[0]->chain0, nl, ctx->iter, HB_RNG_ACCEPT, 1, u);
+    /* Accept iff u < exp(min(delta, 0)): the same event as log u < delta, one log fewer; the
+       exponent is never above 0, and a non-finite lp(y) or a NaN delta gives acc = 0. */
+    for (int k = 0; k < n; k++) {
+        hb_batch *b = bs[k];
+        double *st = out[k].stats, *lpk = lpy + (size_t)k * L, *uk = u + (size_t)k * L;
+        double *acck = acc + (size_t)k * L;
+        int take[L];
+#if defined(HB_VMATH_AVX512) && HB_LANES == 8
+        const __m512d lpyv = _mm512_loadu_pd(lpk), lpx = _mm512_loadu_pd(b->lp);
+        __m512d delta = _mm512_sub_pd(lpyv, lpx);
+        const __mmask8 finite = (__mmask8)~_mm512_fpclass_pd_mask(lpyv, 0x99) &
+                                _mm512_cmp_pd_mask(delta, delta, _CMP_ORD_Q);
+        delta = _mm512_mask_blend_pd(finite, _mm512_set1_pd(-INFINITY), delta);
+        const __m512d accv = hb_exp8(_mm512_min_pd(delta, _mm512_setzero_pd()));
+        const __mmask8 tk = _mm512_cmp_pd_mask(_mm512_loadu_pd(uk), accv, _CMP_LT_OQ);
+        const __m512d lpn = _mm512_mask_blend_pd(tk, lpx, lpyv);
+        _mm512_storeu_pd(b->lp, lpn);
+        _mm512_storeu_pd(acck, accv);
+        _mm512_storeu_pd(st + HB_BASIC_LP * L, lpn);
+        _mm512_storeu_pd(st + HB_BASIC_ACCEPT * L, accv);
+        _mm512_storeu_pd(st + HB_BASIC_STEP * L, _mm512_set1_pd(s->h));
+        _mm512_storeu_pd(
+            st + HB_BASIC_DIVERGING * L,
+            _mm512_maskz_mov_pd(_mm512_fpclass_pd_mask(lpyv, 0x99), _mm512_set1_pd(1.0)));
+        for (int c = 0; c < L; c++) take[c] = tk >> c & 1;
+        for (size_t i = 0; i < d; i++) {
+            double *x_i = b->x + i * L;
+            _mm512_storeu_pd(x_i,
+                             _mm512_mask_blend_pd(tk, _mm512_loadu_pd(x_i),
+                                                  _mm512_loadu_pd(y + i * nl + (size_t)k * L)));
+        }
+#else
+        double tmp[L];
+        for (int c = 0; c < L; c++) {
+            double delta = lpk[c] - b->lp[c];
+            if (!isfinite(lpk[c]) || !(delta == delta)) delta = -INFINITY;
+            tmp[c] = delta < 0 ? delta : 0;
+            st[HB_BASIC_DIVERGING * L + c] = !isfinite(lpk[c]);
+        }
+        hb_vexp_ih(acck, tmp);
+        for (int c = 0; c < L; c++) take[c] = uk[c] < acck[c];
+        for (size_t i = 0; i < d; i++) {
+            double *x_i = b->x + i * L;
+            const double *y_i = y + i * nl + (size_t)k * L;
+#pragma omp simd
+            for (int c = 0; c < L; c++) x_i[c] = take[c] ? y_i[c] : x_i[c];
+        }
+        for (int c = 0; c < L; c++) {
+            if (take[c]) b->lp[c] = lpk[c];
+            st[HB_BASIC_LP * L + c] = b->lp[c];
+            st[HB_BASIC_ACCEPT * L + c] = acck[c];
+            st[HB_BASIC_STEP * L + c] = s->h;
+        }
+#endif
+        (void)take;
+        for (int c = 0; c < L; c++) out[k].n_grad[c] = 0;
+        if (out[k].red) {
+            double sum_acc = 0;
+            for (int c = 0; c < b->n_real; c++) sum_acc += acck[c];
+            out[k].red[0] = sum_acc;
+            out[k].red[1] = b->n_real;
+        }
+    }
 }
 
 static void rwmh_step(const hb_step_ctx *ctx, hb_batch *b, double *ws, hb_step_out *out) {
-    enum { L = HB_LANES };
-    const hb_basic *s = ctx->self;
-    const size_t d = ctx->dim;
-    double *y = ws, *gy = ws + d * L, *lpy = gy + d * L, *u = lpy + L, *acc = u + L, *tmp = acc + L,
-           *model_ws = tmp + L;
-    hb_rng_normals_lanes(ctx->seed, b->chain0, ctx->iter, HB_RNG_PROPOSAL, d, y);
-    for (size_t i = 0; i < d; i++) {
-        const double sc = s->h * s->sm[i];
-        const double *x_i = b->x + i * L;
-        double *y_i = y + i * L;
-#pragma omp simd
-        for (int c = 0; c < L; c++) y_i[c] = x_i[c] + sc * y_i[c];
-    }
-    /* The ABI has no log-density-only entry: the gradient is computed and dropped. */
-    hb_model_eval_lanes(ctx->model, y, lpy, gy, model_ws);
-    hb_rng_uniforms_lanes(ctx->seed, b->chain0, ctx->iter, HB_RNG_ACCEPT, 1, u);
-    int take[L];
-    double sum_acc = 0;
-    for (int c = 0; c < L; c++) {
-        double delta = lpy[c] - b->lp[c];
-        if (!isfinite(lpy[c]) || !(delta == delta)) delta = -INFINITY;
-        tmp[c] = delta < 0 ? delta : 0;
-        out->stats[HB_BASIC_DIVERGING * L + c] = !isfinite(lpy[c]);
-        out->n_grad[c] = 0;
-    }
-    hb_vexp(acc, tmp);
-    /* Accept iff u < exp(min(delta, 0)): the same event as log u < delta, one log fewer;
-       the exponent is never above 0, and a non-finite delta gives acc = 0. */
-    for (int c = 0; c < L; c++) take[c] = u[c] < acc[c];
-    for (size_t i = 0; i < d; i++) {
-        double *x_i = b->x + i * L;
-        const double *y_i = y + i * L;
-#pragma omp simd
-        for (int c = 0; c < L; c++) x_i[c] = take[c] ? y_i[c] : x_i[c];
-    }
-    for (int c = 0; c < L; c++) {
-        if (take[c]) b->lp[c] = lpy[c];
-        out->stats[HB_BASIC_LP * L + c] = b->lp[c];
-        out->stats[HB_BASIC_ACCEPT * L + c] = acc[c];
-        out->stats[HB_BASIC_STEP * L + c] = s->h;
-        if (c < b->n_real) sum_acc += acc[c];
-    }
-    if (out->red) {
-        out->red[0] = sum_acc;
-        out->red[1] = b->n_real;
-    }
+    rwmh_group(ctx, &b, 1, ws, out);
 }
 
 const hb_sampler_type hb_sampler_rwmh = {
@@ -102,5 +156,6 @@ const hb_sampler_type hb_sampler_rwmh = {
     .state_doubles = no_state,
     .workspace_doubles = rwmh_ws,
     .step = rwmh_step,
+    .step_group = rwmh_group,
     HB_BASIC_HOOKS,
 };

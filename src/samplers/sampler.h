@@ -12,6 +12,9 @@
 #include "io/h5out.h"
 #include "models/models.h"
 
+/* Batches a step_group call takes at most. */
+enum { HB_STEP_GROUP = 4 };
+
 /* One SIMD batch of HB_LANES chains, structure of arrays, coordinate-major. */
 typedef struct hb_batch {
     double *x;       /* [dim][HB_LANES] positions */
@@ -87,6 +90,13 @@ typedef struct hb_sampler_type {
     void (*plan)(void *self, long k, hb_iter_plan *plan);
     /* One iteration for one batch. Thread-safe: reads self, writes only b, ws, out. */
     void (*step)(const hb_step_ctx *ctx, hb_batch *b, double *ws, hb_step_out *out);
+    /* Optional: the same iteration for n <= HB_STEP_GROUP consecutive batches at once
+       (b[k]->chain0 == b[0]->chain0 + k * HB_LANES), out[k] for b[k]; workspace_doubles
+       covers a whole group. Must give bitwise what step gives batch by batch: it only lets
+       the sampler interleave independent batches (instruction-level parallelism where one
+       batch's step is a chain of dependent latencies, e.g. RWMH in low dimension). */
+    void (*step_group)(const hb_step_ctx *ctx, hb_batch *const *b, int n, double *ws,
+                       hb_step_out *out);
     /* Pooled stats of warmup iteration k (sum over all real chains of all ranks). */
     void (*adapt)(void *self, long k, const double *red);
     /* Pooled moments of the positions accumulated since the last update (packed as the

@@ -175,11 +175,131 @@ int hb_basic_restore(void *self, const void *blob, hb_error *err) {
 }
 
 size_t hb_langevin_workspace(size_t dim) {
-    return 3 * dim * HB_LANES + 4 * HB_LANES + 2 * dim;
+    return 3 * dim * HB_LANES + 4 * HB_LANES + 4 * dim;
 }
+
+#if defined(HB_VMATH_AVX512) && HB_LANES == 8
+/* One coordinate of the acceptance gauge: dot += (y-x).(g+gy), qg += m (gy^2 - g^2); move = 1
+   also moves the lanes in take (the unadjusted step shares the pass). */
+static inline void gauge1(size_t i, double *x, double *g, const double *y, const double *gy,
+                          const double *m, int move, __mmask8 take, __m512d *dot, __m512d *qg) {
+    double *x_i = x + i * 8, *g_i = g + i * 8;
+    const __m512d xv = _mm512_loadu_pd(x_i), gv = _mm512_loadu_pd(g_i);
+    const __m512d yv = _mm512_loadu_pd(y + i * 8), gyv = _mm512_loadu_pd(gy + i * 8);
+    const __m512d sg = _mm512_add_pd(gv, gyv);
+    *dot = _mm512_fmadd_pd(_mm512_sub_pd(yv, xv), sg, *dot);
+    *qg = _mm512_fmadd_pd(_mm512_mul_pd(_mm512_set1_pd(m[i]), _mm512_sub_pd(gyv, gv)), sg, *qg);
+    if (move) {
+        _mm512_storeu_pd(x_i, _mm512_mask_blend_pd(take, xv, yv));
+        _mm512_storeu_pd(g_i, _mm512_mask_blend_pd(take, gv, gyv));
+    }
+}
+
+/* The gauge over all coordinates, coordinate i into partial sum i % 4 (one running sum would
+   bound the loop by the FMA latency). Inlined with a constant move. */
+static inline void langevin_gauge(size_t d, double *x, double *g, const double *y, const double *gy,
+                                  const double *m, int move, __mmask8 take, __m512d dot[4],
+                                  __m512d qg[4]) {
+    __m512d d0 = dot[0], d1 = dot[1], d2 = dot[2], d3 = dot[3];
+    __m512d q0 = qg[0], q1 = qg[1], q2 = qg[2], q3 = qg[3];
+    size_t i = 0;
+    for (; i + 4 <= d; i += 4) {
+        gauge1(i, x, g, y, gy, m, move, take, &d0, &q0);
+        gauge1(i + 1, x, g, y, gy, m, move, take, &d1, &q1);
+        gauge1(i + 2, x, g, y, gy, m, move, take, &d2, &q2);
+        gauge1(i + 3, x, g, y, gy, m, move, take, &d3, &q3);
+    }
+    if (i < d) gauge1(i++, x, g, y, gy, m, move, take, &d0, &q0);
+    if (i < d) gauge1(i++, x, g, y, gy, m, move, take, &d1, &q1);
+    if (i < d) gauge1(i++, x, g, y, gy, m, move, take, &d2, &q2);
+    dot[0] = d0, dot[1] = d1, dot[2] = d2, dot[3] = d3;
+    qg[0] = q0, qg[1] = q1, qg[2] = q2, qg[3] = q3;
+}
+
+/* The kernel on AVX-512 registers: the acceptance gauge's sums over coordinates live in
+   registers as four interleaved partial sums (array accumulators went through memory and
+   bounded the loop by store-forwarding latency), moves are mask blends, and the acceptance
+   probability comes from the in-house exp. */
+static void langevin_avx512(const hb_step_ctx *ctx, const hb_basic *s, int adjusted, hb_batch *b,
+                            double *ws, hb_step_out *out) {
+    enum { L = 8 };
+    const size_t d = ctx->dim;
+    const double h = s->h, noise_sd = sqrt(2.0 * h);
+    double *y = ws + d * L, *gy = ws + 2 * d * L;
+    double *lpy = ws + 3 * d * L, *u = lpy + L, *model_ws = u + 3 * L;
+    double *hm = model_ws + 2 * d, *ns = hm + d; /* per-coordinate drift and noise scales */
+    double *const x = b->x, *const g = b->g;
+    const double *const m = s->m, *const sm = s->sm;
+
+    for (size_t i = 0; i < d; i++) {
+        hm[i] = h * m[i];
+        ns[i] = noise_sd * sm[i];
+    }
+    /* y = x + h m g + sqrt(2 h m) xi, the normals combined as they are generated */
+    hb_rng_normals_axpy_lanes(ctx->seed, b->chain0, ctx->iter, HB_RNG_PROPOSAL, d, x, g, hm, ns, y);
+    hb_model_eval_lanes(ctx->model, y, lpy, gy, model_ws);
+
+    /* log q(x|y) - log q(y|x) = -1/2 (y-x).(g(x)+g(y)) - h/4 sum m (g(y)^2 - g(x)^2) */
+    const __m512d lpyv = _mm512_loadu_pd(lpy), lpx = _mm512_loadu_pd(b->lp);
+    const __mmask8 finite_y = (__mmask8)~_mm512_fpclass_pd_mask(lpyv, 0x99);
+    /* Unadjusted: every finite proposal is taken, so the move and the gauge share a pass. */
+    const __mmask8 take0 = adjusted ? 0 : finite_y;
+    __m512d dot[4], qg[4];
+    for (int j = 0; j < 4; j++) dot[j] = qg[j] = _mm512_setzero_pd();
+    if (adjusted)
+        langevin_gauge(d, x, g, y, gy, m, 0, 0, dot, qg);
+    else
+        langevin_gauge(d, x, g, y, gy, m, 1, take0, dot, qg);
+    const __m512d dots =
+        _mm512_add_pd(_mm512_add_pd(dot[0], dot[1]), _mm512_add_pd(dot[2], dot[3]));
+    const __m512d qgs = _mm512_add_pd(_mm512_add_pd(qg[0], qg[1]), _mm512_add_pd(qg[2], qg[3]));
+    __m512d delta =
+        _mm512_sub_pd(_mm512_sub_pd(lpyv, lpx), _mm512_mul_pd(_mm512_set1_pd(0.5), dots));
+    delta = _mm512_sub_pd(delta, _mm512_mul_pd(_mm512_set1_pd(0.25 * h), qgs));
+    const __mmask8 finite = finite_y & (__mmask8)~_mm512_fpclass_pd_mask(delta, 0x99);
+    /* log acceptance probability min(delta, 0); a non-finite delta gives exp(-inf) = 0 */
+    delta = _mm512_mask_blend_pd(finite, _mm512_set1_pd(-INFINITY), delta);
+    const __m512d acc = hb_exp8(_mm512_min_pd(delta, _mm512_setzero_pd()));
+    const __mmask8 diverging =
+        (__mmask8)~finite_y |
+        _mm512_cmp_pd_mask(_mm512_sub_pd(lpx, lpyv), _mm512_set1_pd(1000.0), _CMP_GT_OQ);
+    __mmask8 take = take0;
+    if (adjusted) {
+        /* Accept iff u < exp(min(delta, 0)): the event log u < delta, one log fewer. */
+        hb_rng_uniforms_lanes(ctx->seed, b->chain0, ctx->iter, HB_RNG_ACCEPT, 1, u);
+        take = _mm512_cmp_pd_mask(_mm512_loadu_pd(u), acc, _CMP_LT_OQ);
+        for (size_t i = 0; i < d; i++) {
+            double *x_i = x + i * L, *g_i = g + i * L;
+            _mm512_storeu_pd(
+                x_i, _mm512_mask_blend_pd(take, _mm512_loadu_pd(x_i), _mm512_loadu_pd(y + i * L)));
+            _mm512_storeu_pd(
+                g_i, _mm512_mask_blend_pd(take, _mm512_loadu_pd(g_i), _mm512_loadu_pd(gy + i * L)));
+        }
+    }
+    const __m512d lpn = _mm512_mask_blend_pd(take, lpx, lpyv);
+    _mm512_storeu_pd(b->lp, lpn);
+    _mm512_storeu_pd(out->stats + HB_BASIC_LP * L, lpn);
+    _mm512_storeu_pd(out->stats + HB_BASIC_ACCEPT * L, acc);
+    _mm512_storeu_pd(out->stats + HB_BASIC_STEP * L, _mm512_set1_pd(h));
+    _mm512_storeu_pd(out->stats + HB_BASIC_DIVERGING * L,
+                     _mm512_maskz_mov_pd(diverging, _mm512_set1_pd(1.0)));
+    for (int c = 0; c < L; c++) out->n_grad[c] = 1;
+    if (out->red) {
+        double a[L], sum_acc = 0;
+        _mm512_storeu_pd(a, acc);
+        for (int c = 0; c < b->n_real; c++) sum_acc += a[c];
+        out->red[0] = sum_acc;
+        out->red[1] = b->n_real;
+    }
+}
+#endif
 
 void hb_langevin_step(const hb_step_ctx *ctx, const hb_basic *s, int adjusted, hb_batch *b,
                       double *ws, hb_step_out *out) {
+#if defined(HB_VMATH_AVX512) && HB_LANES == 8
+    langevin_avx512(ctx, s, adjusted, b, ws, out);
+    return;
+#endif
     enum { L = HB_LANES };
     const size_t d = ctx->dim;
     const double h = s->h, noise_sd = sqrt(2.0 * h);

@@ -4,14 +4,22 @@
  * (RMSProp-style, TFP constants) gradient of the ChEES criterion pooled over all chains of all
  * ranks, with iterate averaging of log T; the step size by dual averaging on the pooled
  * harmonic-mean acceptance (target 0.651, BlackJAX); the diagonal metric by Stan's windows
- * (hb_basic). L_t = max(1, ceil(u_t T / h)) with u_t the base-2 Halton sequence.
+ * (hb_basic). L_t = max(1, ceil(u_t T / h)), u_t the base-2 Halton sequence (10 bits, TFP) or,
+ * with [chees] jitter = uniform, a uniform keyed by the iteration alone.
  *
- * The criterion's gradient G_t needs the cross-chain centres of the proposals of iteration t,
- * which are known only after the pooled reduction of t. Each chain therefore keeps its
- * iteration-t quantities (position before the move, proposal, velocity, acceptance) in its
- * state and contributes a_c G_c to the reduction of iteration t + 1, when both centres are
- * known: T is updated with G_t one iteration later (exactly TFP's G, with a one-iteration
- * delay; at the end of warmup the last G is not used). */
+ * The pooled gradient. With centres x = (1/C) sum_c q_c and x* = sum_c a_c q*_c / sum_c a_c,
+ *   G = sum_c a_c u (|q*_c - x*|^2 - |q_c - x|^2) ((q*_c - x*) . v*_c) / sum_c a_c.
+ * Expanding the product in powers of the centres leaves terms such as
+ * x*' (sum_c a_c q*_c v*_c') x*, so a one-pass reduction would need the d x d moment matrices
+ * sum a q* v*' and sum a q* q*' (and third-order sums): O(d^2) doubles per iteration and an
+ * ill-conditioned difference of large sums. We take the two-pass route instead, with the two
+ * passes one iteration apart: the reduction of iteration t gives the centres (sum_c q_c,
+ * sum_c a_c q*_c, sum_c a_c: O(d)); each chain keeps its iteration-t move (q, q*, v*, a_c, u_t)
+ * in its per-chain state and contributes a_c G_c, now with the exact centres, to the reduction
+ * of iteration t + 1 (sums of a_c G_c and a_c). T is thus updated with TFP's exact G_t one
+ * iteration late; the last warmup iteration's G is not used. All sums go through the run
+ * loop's fixed-order tree reduction, so T is the same for any ranks x threads, and the state
+ * is checkpointed with the chains. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,8 +29,9 @@
 
 enum { L = HB_LANES };
 
-/* Per-chain state rows: a_c of the last move, then q (before), q* (proposal), v* (velocity). */
-enum { S_ACC, S_Q };
+/* Per-chain state rows: a_c and the jitter u_t of the last warmup move, then q (before), q*
+   (proposal), v* (velocity). */
+enum { S_ACC, S_U, S_Q };
 
 /* Reduction: this iteration's sum a and chains (their ratio is the progress line's
    acceptance), harmonic-mean sums (sum 1/a over non-divergent chains, their count), lagged
@@ -33,8 +42,8 @@ typedef struct chees {
     hb_basic b; /* first member: step size, metric, windows */
     double T, log_tbar, s_rms;
     double max_leapfrog, rate;
+    int uniform;     /* jitter = uniform (else the Halton sequence) */
     long t;          /* adaptation steps of T taken */
-    double u_prev;   /* jitter of the previous iteration (for the lagged G) */
     int have_prev;   /* centres of the previous iteration are set */
     double *xbar;    /* centre of the previous iteration's positions before the move [d] */
     double *xbar_p;  /* acceptance-weighted centre of its proposals [d] */
@@ -62,12 +71,15 @@ static int chees_create(hb_config *cfg, const hb_model *model, long warmup, void
     chees *s = calloc(1, sizeof *s);
     if (!s) abort();
     int rc = hb_basic_create(&s->b, cfg, "chees", 0.651, 0.1, model->dim, warmup, err);
+    static const char *const jitters[] = {"halton", "uniform", NULL};
     double T0 = 1.0, maxl = 1000, rate = 0.025;
     if (rc == HB_OK &&
         (hb_cfg_double(cfg, "chees", "initial_trajectory", &T0, 1e-300, 1e300, &s->T, err) ||
          hb_cfg_double(cfg, "chees", "max_leapfrog", &maxl, 1, 1e6, &s->max_leapfrog, err) ||
-         hb_cfg_double(cfg, "chees", "adaptation_rate", &rate, 1e-6, 10, &s->rate, err)))
+         hb_cfg_double(cfg, "chees", "adaptation_rate", &rate, 1e-6, 10, &s->rate, err) ||
+         hb_cfg_choice(cfg, "chees", "jitter", "halton", jitters, &s->uniform, err)))
         rc = err->code;
+    s->max_leapfrog = floor(s->max_leapfrog);
     if (rc) {
         chees_destroy(s);
         return rc;
@@ -82,7 +94,7 @@ static int chees_create(hb_config *cfg, const hb_model *model, long warmup, void
 
 static size_t chees_state(const void *self, size_t dim) {
     (void)self;
-    return 1 + 3 * dim;
+    return 2 + 3 * dim;
 }
 
 static size_t chees_ws(const void *self, size_t dim) {
@@ -95,8 +107,17 @@ static size_t chees_red(const void *self, size_t dim) {
     return R_Q + 2 * dim;
 }
 
-static int64_t steps(const chees *s, const hb_step_ctx *ctx) {
-    double n = ceil(halton(ctx->iter) * s->T / s->b.h);
+/* The jitter u_t of iteration t, the same for every chain: the Halton sequence, or a uniform
+   from a stream keyed by the iteration alone (chain 0's AUX2 purpose, unused otherwise). */
+static double jitter(const chees *s, const hb_step_ctx *ctx) {
+    if (!s->uniform) return halton(ctx->iter);
+    double u;
+    hb_rng_uniforms(ctx->seed, 0, ctx->iter, HB_RNG_AUX2, 1, &u);
+    return u;
+}
+
+static int64_t steps(const chees *s, double u) {
+    double n = ceil(u * s->T / s->b.h);
     if (!(n >= 1)) return 1;
     return n > s->max_leapfrog ? (int64_t)s->max_leapfrog : (int64_t)n;
 }
@@ -107,10 +128,12 @@ static void chees_step(const hb_step_ctx *ctx, hb_batch *b, double *ws, hb_step_
     const size_t d = ctx->dim;
     double *p = ws, *y = ws + d * L, *gy = ws + 2 * d * L, *xi = ws + 3 * d * L;
     double *lpy = xi + d * L, *u = lpy + L, *h0 = u + L, *h1 = h0 + L, *mws = h1 + L;
-    double *st_acc = b->state + S_ACC * L;
+    double *st_acc = b->state + S_ACC * L, *st_u = b->state + S_U * L;
     double *st_q = b->state + S_Q * L, *st_y = st_q + d * L, *st_v = st_y + d * L;
-    const int64_t n = steps(s, ctx);
+    const double ut = jitter(s, ctx);
+    const int64_t n = steps(s, ut);
     const double eps = bs->h;
+    const int keep = ctx->warmup; /* the move's q, q*, v* for the criterion (warmup only) */
 
     /* the previous iteration's criterion gradient, now that its centres are known */
     double ag = 0, alag = 0;
@@ -123,7 +146,7 @@ static void chees_step(const hb_step_ctx *ctx, hb_batch *b, double *ws, hb_step_
                 dy += f * f;
                 yv += f * st_v[i * L + c];
             }
-            double g = s->u_prev * (dy - dq) * yv;
+            double g = st_u[c] * (dy - dq) * yv;
             if (!(a > 1e-4) || !isfinite(g)) g = 0;
             ag += a * g;
             alag += a;
@@ -142,8 +165,8 @@ static void chees_step(const hb_step_ctx *ctx, hb_batch *b, double *ws, hb_step_
             h0[c] += mi * p_i[c] * p_i[c];
             y_i[c] = x_i[c];
             gy_i[c] = g_i[c];
-            q_i[c] = x_i[c];
         }
+        if (keep) memcpy(q_i, x_i, L * sizeof *q_i);
     }
     for (int c = 0; c < L; c++) h0[c] = -b->lp[c] + 0.5 * h0[c];
     for (int64_t l = 0; l < n; l++) {
@@ -163,14 +186,18 @@ static void chees_step(const hb_step_ctx *ctx, hb_batch *b, double *ws, hb_step_
     for (int c = 0; c < L; c++) h1[c] = 0;
     for (size_t i = 0; i < d; i++) {
         const double mi = bs->m[i];
-        double *p_i = p + i * L, *v_i = st_v + i * L, *sy_i = st_y + i * L;
-        const double *gy_i = gy + i * L, *y_i = y + i * L;
+        double *p_i = p + i * L;
+        const double *gy_i = gy + i * L;
 #pragma omp simd
         for (int c = 0; c < L; c++) {
             p_i[c] += 0.5 * eps * gy_i[c];
             h1[c] += mi * p_i[c] * p_i[c];
-            v_i[c] = mi * p_i[c];
-            sy_i[c] = y_i[c];
+        }
+        if (keep) {
+            double *v_i = st_v + i * L;
+#pragma omp simd
+            for (int c = 0; c < L; c++) v_i[c] = mi * p_i[c];
+            memcpy(st_y + i * L, y + i * L, L * sizeof *st_y);
         }
     }
     hb_rng_uniforms_lanes(ctx->seed, b->chain0, ctx->iter, HB_RNG_ACCEPT, 1, u);
@@ -182,7 +209,10 @@ static void chees_step(const hb_step_ctx *ctx, hb_batch *b, double *ws, hb_step_
         double acc = delta >= 0 ? 1.0 : exp(delta);
         int div = -delta > 1000.0;
         take[c] = u[c] < acc;
-        st_acc[c] = acc;
+        if (keep) {
+            st_acc[c] = acc;
+            st_u[c] = ut;
+        }
         out->stats[HB_BASIC_ACCEPT * L + c] = acc;
         out->stats[HB_BASIC_STEP * L + c] = eps;
         out->stats[HB_BASIC_DIVERGING * L + c] = div;
@@ -262,7 +292,7 @@ static void chees_adapt(void *self, long k, const double *red) {
             s->xbar[i] = red[R_Q + i] / red[R_N];
             s->xbar_p[i] = red[R_Q + d + i] / (red[R_A] + 1e-20);
         }
-    s->u_prev = halton((uint64_t)k);
+    (void)k;
     s->have_prev = 1;
 }
 
@@ -282,11 +312,10 @@ static size_t chees_report(const void *self, hb_adapt_item *items, size_t max) {
     return n;
 }
 
-/* Blob: the hb_basic blob, then T, log_tbar, s_rms, t, u_prev, have_prev, acc_mean, xbar,
-   xbar_p. */
+/* Blob: the hb_basic blob, then T, log_tbar, s_rms, t, have_prev, acc_mean, xbar, xbar_p. */
 static size_t chees_ckpt_bytes(const void *self) {
     const chees *s = self;
-    return hb_basic_checkpoint_bytes(&s->b) + sizeof(double) * (7 + 2 * s->b.dim);
+    return hb_basic_checkpoint_bytes(&s->b) + sizeof(double) * (6 + 2 * s->b.dim);
 }
 
 static void chees_save(const void *self, void *blob) {
@@ -294,7 +323,7 @@ static void chees_save(const void *self, void *blob) {
     char *p = blob;
     hb_basic_save(&s->b, p);
     p += hb_basic_checkpoint_bytes(&s->b);
-    double v[7] = {s->T, s->log_tbar, s->s_rms, (double)s->t, s->u_prev, s->have_prev, s->acc_mean};
+    double v[6] = {s->T, s->log_tbar, s->s_rms, (double)s->t, s->have_prev, s->acc_mean};
     memcpy(p, v, sizeof v);
     p += sizeof v;
     memcpy(p, s->xbar, s->b.dim * sizeof(double));
@@ -306,16 +335,15 @@ static int chees_restore(void *self, const void *blob, hb_error *err) {
     const char *p = blob;
     if (hb_basic_restore(&s->b, p, err)) return err->code;
     p += hb_basic_checkpoint_bytes(&s->b);
-    double v[7];
+    double v[6];
     memcpy(v, p, sizeof v);
     p += sizeof v;
     s->T = v[0];
     s->log_tbar = v[1];
     s->s_rms = v[2];
     s->t = (long)v[3];
-    s->u_prev = v[4];
-    s->have_prev = v[5] != 0;
-    s->acc_mean = v[6];
+    s->have_prev = v[4] != 0;
+    s->acc_mean = v[5];
     memcpy(s->xbar, p, s->b.dim * sizeof(double));
     memcpy(s->xbar_p, p + s->b.dim * sizeof(double), s->b.dim * sizeof(double));
     return HB_OK;

@@ -91,16 +91,28 @@ if (opt$grad) {
   D <- length(upars[[1]])
   secs <- as.numeric(opt$`grad-secs`)
   P <- length(upars)
-  calls <- 0L
-  t0 <- proc.time()[["elapsed"]]
-  repeat {
-    for (j in seq_len(P)) g <- grad_log_prob(fit, upars[[j]], adjust_transform = TRUE)
-    calls <- calls + P
-    t <- proc.time()[["elapsed"]] - t0
-    if (t >= secs) break
+  # calls per second over windows of secs / 3, best of three (the machine is shared: the best
+  # window is the least disturbed one). Through the method users call, and through the
+  # model instance directly (no S4 dispatch: R's share of the call cost is smaller).
+  rate <- function(f) {
+    best <- 0
+    for (w in 1:3) {
+      calls <- 0L
+      t0 <- proc.time()[["elapsed"]]
+      repeat {
+        for (j in seq_len(P)) g <- f(upars[[j]])
+        calls <- calls + P
+        t <- proc.time()[["elapsed"]] - t0
+        if (t >= secs / 3) break
+      }
+      best <- max(best, calls / t)
+    }
+    best
   }
+  inst <- fit@.MISC$stan_fit_instance
   rec$dim <- D
-  rec$grad_log_prob_per_s <- calls / t
+  rec$grad_log_prob_per_s <- rate(function(u) grad_log_prob(fit, u, adjust_transform = TRUE))
+  rec$grad_log_prob_direct_per_s <- rate(function(u) inst$grad_log_prob(u, TRUE))
   rec$grad_points <- P
 }
 rec$compile_or_load_s <- compile_s

@@ -147,22 +147,42 @@ static void test_refusals_and_periodic(void) {
     free(cfg);
 }
 
-/* Spawn heartbeat directly (one process), kill it with SIGKILL after `delay` seconds;
-   returns 1 if it had finished by then with exit 0. */
-static int spawn_and_kill(const char *cfg, const char *out, int resume, double delay) {
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Spawn heartbeat directly (one process, stderr to /dev/null) with `--set draws` when
+   draws > 0; delay < 0: wait for it and return its wall time in seconds (negative if it
+   failed). Otherwise kill it with SIGKILL after `delay` seconds and return 1 if it had
+   finished by then with exit 0, else 0. */
+static double spawn_and_kill(const char *cfg, const char *out, int resume, double delay,
+                             int draws) {
+    char set[64];
+    snprintf(set, sizeof set, "run.draws=%d", draws);
+    const double t0 = now_s();
     pid_t pid = fork();
     if (pid == 0) {
         int fd = open("/dev/null", O_WRONLY);
         dup2(fd, 2);
-        char *argv[] = {
-            (char *)hbt_env("HB_BIN"),  "run", (char *)cfg, "--output", (char *)out, "--quiet",
-            resume ? "--resume" : NULL, NULL};
+        char *argv[10] = {
+            (char *)hbt_env("HB_BIN"), "run", (char *)cfg, "--output", (char *)out, "--quiet"};
+        int k = 6;
+        if (resume) argv[k++] = "--resume";
+        if (draws > 0) argv[k++] = "--set", argv[k++] = set;
+        argv[k] = NULL;
         execv(argv[0], argv);
         _exit(127);
     }
+    int status = 0;
+    if (delay < 0) {
+        waitpid(pid, &status, 0);
+        const double t = now_s() - t0;
+        return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? t : -1.0;
+    }
     struct timespec ts = {(time_t)delay, (long)((delay - (double)(time_t)delay) * 1e9)};
     nanosleep(&ts, NULL);
-    int status = 0;
     if (waitpid(pid, &status, WNOHANG) == pid) return WIFEXITED(status) && WEXITSTATUS(status) == 0;
     kill(pid, SIGKILL);
     waitpid(pid, &status, 0);
@@ -182,12 +202,23 @@ static void test_sigkill(void) {
     snprintf(ck, sizeof ck, "%s.ckpt", out);
     CU_ASSERT_EQUAL_FATAL(run("", 1, 1, cfg, ref, "", &log), 0);
     free(log);
+    /* The kill times are fixed fractions (seeded) of this machine's own timings, so that
+       every kill lands whatever the speed: startup s0 (the run with one draw) plus at most
+       1/22 of the sampling time, so that 20 resumed pieces cover at most 20/22 of it. */
+    const double s0 = spawn_and_kill(cfg, out, 0, -1.0, 1);
+    remove(out);
+    remove(ck);
+    const double full = spawn_and_kill(cfg, out, 0, -1.0, 0);
+    remove(out);
+    remove(ck);
+    CU_ASSERT_FATAL(s0 > 0 && full > s0);
+    printf("\n  startup %.2f s, whole run %.2f s", s0, full);
     unsigned long long lcg = 20261122;
     int kills = 0, done = 0, opened = 0;
     for (int k = 0; k < 20 && !done; k++) {
         lcg = lcg * 6364136223846793005ull + 1442695040888963407ull;
-        double delay = 0.55 + 0.4 * (double)(lcg >> 11) * 0x1.0p-53; /* startup ~0.65 s */
-        done = spawn_and_kill(cfg, out, exists(ck), delay);
+        double delay = s0 + (full - s0) / 22 * (double)(lcg >> 11) * 0x1.0p-53;
+        done = spawn_and_kill(cfg, out, exists(ck), delay, 0) > 0;
         kills += !done;
         if (!exists(out)) continue; /* killed before the output existed */
         int rc = hbt_sh(&log, "%s %s/tests/py/check_prefix.py %s %s", hbt_env("HB_PYTHON"),

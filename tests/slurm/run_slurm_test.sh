@@ -176,15 +176,16 @@ EXPORT="ALL,HB=$HB,OMPI_ALLOW_RUN_AS_ROOT=1,OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 cd "$DIR" || exit 1
 
-# The run: 2 ranks sample for about 2 s (more on a loaded machine); lines every 0.3 s.
-CHAINS=64 DRAWS=400
+# The run: 2 ranks sample for about 2 s (more on a loaded machine); lines every 0.3 s. THIN
+# sets the length: the preemption test needs a sampling line before 60% to signal at.
+CHAINS=64 DRAWS=400 THIN=3000
 cat >run.ini <<INI
 [run]
 seed = 4
 chains = $CHAINS
 warmup = 200
 draws = $DRAWS
-thin = 500
+thin = $THIN
 write_batch = 10
 progress_every = 0.3
 [model]
@@ -202,7 +203,7 @@ id=$(sbatch --parsable --export="$EXPORT" --output="$DIR/one_node.log" \
     "$SRC/slurm/one_node.sbatch" run.ini --output "$DIR/one_node.h5") || fail "sbatch one_node"
 wait_done "$id" || fail "one_node.sbatch job $id"
 # Progress in a log (not a terminal): plain lines with phase, iteration/total, ETA, draws/s.
-n=$((DRAWS * 500))
+n=$((DRAWS * THIN))
 grep -qE "^warmup +[0-9]+/200 +[0-9]+%  ETA [0-9a-z?]+  [0-9.e+]+ draws/s" one_node.log ||
     fail "no warmup progress line in the job log"
 [ "$(grep -cE "^sampling +[0-9]+/$n +[0-9]+%  ETA [0-9a-z?]+  [0-9.e+]+ draws/s" one_node.log)" -ge 2 ] ||

@@ -3,7 +3,7 @@
 # Usage: scripts/setup-deps.sh [--test | --bench]
 #   --test adds the packages only the tests need, and tries slurm-wlm and munge for the real
 #   one-node Slurm test (optional: if they cannot be installed that test reports SKIP);
-#   --bench also R with rstan and posterior for the optional Stan comparison in bench/stan/
+#   --bench also R with rstan and posterior for the optional Stan comparison in bench/stan/ (and python3-mpmath for scripts/vmath_coeffs.py)
 #   (~600 packages, ~4 min; never needed by make check)
 set -eu
 pkgs="cmake make gcc pkg-config libopenmpi-dev openmpi-bin libhdf5-openmpi-dev hdf5-tools \
@@ -14,7 +14,7 @@ if [ "${1:-}" = "--test" ]; then
     optional="slurm-wlm munge"
 fi
 if [ "${1:-}" = "--bench" ]; then
-    pkgs="$pkgs python3 python3-h5py python3-numpy r-base-dev g++ r-cran-rstan r-cran-posterior r-cran-jsonlite"
+    pkgs="$pkgs python3 python3-h5py python3-numpy r-base-dev g++ r-cran-rstan r-cran-posterior r-cran-jsonlite python3-mpmath"
 fi
 not_installed() { # the arguments dpkg does not list as installed (one dpkg-query call)
     [ $# -eq 0 ] && return 0

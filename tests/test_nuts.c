@@ -84,13 +84,20 @@ static void test_leapfrog_count(void) {
     CU_ASSERT(fabs(mean / stan - 1) <= 0.25);
 }
 
-/* Eight schools, non-centered, 4 chains x 1000 draws at adapt_delta 0.8 (seeds 1..5): no
-   more divergences than Stan's worst seed. */
+/* Eight schools, non-centered, 4 chains x 1000 warmup x 1000 draws at adapt_delta 0.8, seeds
+   1..20 on both sides: our divergences per seed against Stan's (rstan 2.21.7 on this machine,
+   bench/stan/nuts_eight_schools.R). Divergences cluster in a few seeds, so a single total is a
+   coin flip between equal samplers (Stan itself gave 4 over seeds 1..5 and 14 over 6..20):
+   the test is one-sided on the mean per seed, ours <= Stan's + 2 standard errors of the
+   difference (from the spread over seeds of both samples). It fails for a real excess: with
+   target_accept 0.7 our NUTS gives 150 over the 20 seeds (bound ~36). */
 static void test_eight_schools_divergences(void) {
+    static const int stan[20] = {0, 0, 1, 3, 0, 1, 1, 0, 0, 0, 1, 1, 2, 3, 0, 2, 1, 1, 1, 0};
+    enum { NS = 20 };
     const char *t = "eight_schools-eight_schools_noncentered";
     const char *shared = hbt_env("HB_SHARED_DIR");
-    int total = 0;
-    for (int seed = 1; seed <= 5; seed++) {
+    double ours[NS];
+    for (int seed = 1; seed <= NS; seed++) {
         char text[1024], name[64], *out = NULL, *log = NULL;
         if (asprintf(&out, "%s/nuts_es%d.h5", hbt_tmpdir(), seed) < 0) abort();
         snprintf(text, sizeof text,
@@ -107,14 +114,24 @@ static void test_eight_schools_divergences(void) {
         CU_ASSERT_PTR_NOT_NULL_FATAL(div);
         int d = 0;
         for (size_t k = 0; k < n; k++) d += div[k] != 0;
-        printf("\n  seed %d: %d divergences", seed, d);
-        total += d;
+        ours[seed - 1] = d;
         free(div);
+        remove(out);
         free(cfg);
         free(out);
     }
-    printf("\n  total %d over 5 x 4000 draws (Stan: 9)\n", total);
-    CU_ASSERT(total <= 9);
+    double mo = 0, ms = 0, vo = 0, vs = 0;
+    for (int k = 0; k < NS; k++) mo += ours[k] / NS, ms += stan[k] / (double)NS;
+    for (int k = 0; k < NS; k++)
+        vo += (ours[k] - mo) * (ours[k] - mo) / (NS - 1),
+            vs += (stan[k] - ms) * (stan[k] - ms) / (NS - 1);
+    const double se = sqrt((vo + vs) / NS), bound = ms + 2 * se;
+    printf("\n  per seed:");
+    for (int k = 0; k < NS; k++) printf(" %.0f", ours[k]);
+    printf("\n  total %.0f over %d x 4000 draws (Stan: %.0f); mean per seed %.2f, Stan %.2f, "
+           "bound %.2f\n",
+           mo * NS, NS, ms * NS, mo, ms, bound);
+    CU_ASSERT(mo <= bound);
 }
 
 int main(void) {

@@ -19,12 +19,12 @@ static void sanitize(size_t d, size_t nl, int rc, double *lp, double *g) {
     for (size_t v = 0; v < nl; v += HB_LANES) {
 #if defined(HB_VMATH_AVX512) && HB_LANES == 8
         /* One pass ORs the lanes whose gradient has an infinity or a NaN (fpclass). */
-        __mmask8 badm = 0;
+        __mmask8 badm = _mm512_fpclass_pd_mask(_mm512_loadu_pd(lp + v), 0x99);
         for (size_t i = 0; i < d; i++)
             badm |= _mm512_fpclass_pd_mask(_mm512_loadu_pd(g + i * nl + v), 0x99);
-        for (size_t c = v; c < v + HB_LANES; c++)
-            if (!(rc == 0 && isfinite(lp[c]) && !(badm >> (c - v) & 1)))
-                invalidate(d, nl, lp, g, c);
+        if (rc != 0) badm = 0xff;
+        for (unsigned bits = badm; bits; bits &= bits - 1) /* only the bad lanes */
+            invalidate(d, nl, lp, g, v + (size_t)__builtin_ctz(bits));
 #else
         /* g * 0 is 0 for finite g and NaN for inf or NaN: one vectorised pass finds the lanes
            with a non-finite gradient. */

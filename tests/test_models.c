@@ -164,7 +164,8 @@ static void check_batch(const hb_model *m, size_t n, size_t ld, double scale) {
     free(lpb);
 }
 
-/* FD, batch shapes (8/8, 5/8, 13/16) for one model given as INI text. */
+/* FD, batch shapes (8/8, 5/8, 13/16, 35/40: kernels that take 2 or 4 chunks of 8 at once)
+   for one model given as INI text. */
 static void check_model(const char *ini, double scale) {
     hb_model m;
     if (!open_ok(&m, ini)) return;
@@ -174,6 +175,7 @@ static void check_model(const char *ini, double scale) {
         check_batch(&m, 8, 8, scale);
         check_batch(&m, 5, 8, scale);
         check_batch(&m, 13, 16, scale);
+        check_batch(&m, 35, 40, scale);
     }
     for (size_t i = 0; i < m.dim; i++) CU_ASSERT_PTR_NOT_NULL(m.vt->coord_name(m.impl, i));
     hb_model_close(&m);

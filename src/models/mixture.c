@@ -76,47 +76,83 @@ static void mix_shifted(const mixture *m, const double *x, size_t ld, int full, 
     *a = av, *b = bv, *s = sv;
 }
 
+/* The plain sums S, A, B of nc <= 4 chunks of 8 chains side by side (nc a constant after
+   inlining): the chunks' exps are independent, so interleaving them hides their latency. Each
+   lane gets exactly the operations of the one-chunk path, so results never depend on n. */
+static inline __attribute__((always_inline)) void mix_sums(const mixture *m, const double *xc,
+                                                           size_t ld, int nc, int full, __mmask8 km,
+                                                           __m512d *sv, __m512d *av, __m512d *bv) {
+    for (int j = 0; j < nc; j++) sv[j] = av[j] = bv[j] = _mm512_setzero_pd();
+    for (size_t k = 0; k < m->k; k++) {
+        const __m512d lk = _mm512_set1_pd(m->loc[k] * m->prec[k]);
+        const __m512d pk = _mm512_set1_pd(m->prec[k]);
+        __m512d f[4];
+        for (int j = 0; j < nc; j++) f[j] = hb_exp8(mix_t(m, k, xc + 8 * j, ld, full, km));
+        for (int j = 0; j < nc; j++) {
+            sv[j] = _mm512_add_pd(sv[j], f[j]);
+            av[j] = _mm512_fmadd_pd(f[j], lk, av[j]);
+            bv[j] = _mm512_fmadd_pd(f[j], pk, bv[j]);
+        }
+    }
+}
+
+/* log p and the gradient of one chunk from its sums (the shifted sums for lanes out of
+   range). */
+static inline void mix_finish(const mixture *m, const double *xc, size_t ld, int full, __mmask8 km,
+                              __m512d sv, __m512d av, __m512d bv, double *lp, double *grad) {
+    const __mmask8 ok = _mm512_cmp_pd_mask(sv, _mm512_set1_pd(MIX_LO), _CMP_GE_OQ) &
+                        _mm512_cmp_pd_mask(sv, _mm512_set1_pd(MIX_HI), _CMP_LE_OQ);
+    __m512d lpv = hb_log8(sv);
+    if ((ok & km) != km) { /* rare: some lane needs the shifted sums */
+        __m512d l2, a2, b2, s2;
+        mix_shifted(m, xc, ld, full, km, &l2, &a2, &b2, &s2);
+        lpv = _mm512_mask_blend_pd(ok, l2, lpv);
+        av = _mm512_mask_blend_pd(ok, a2, av);
+        bv = _mm512_mask_blend_pd(ok, b2, bv);
+        sv = _mm512_mask_blend_pd(ok, s2, sv);
+    }
+    const __m512d inv = _mm512_div_pd(_mm512_set1_pd(1.0), sv);
+    if (full)
+        _mm512_storeu_pd(lp, lpv);
+    else
+        _mm512_mask_storeu_pd(lp, km, lpv);
+    for (size_t i = 0; i < m->d; i++) {
+        const double *xi = xc + i * ld;
+        double *gi = grad + i * ld;
+        const __m512d xv = full ? _mm512_loadu_pd(xi) : _mm512_maskz_loadu_pd(km, xi);
+        const __m512d gv = _mm512_mul_pd(_mm512_fnmadd_pd(xv, bv, av), inv);
+        if (full)
+            _mm512_storeu_pd(gi, gv);
+        else
+            _mm512_mask_storeu_pd(gi, km, gv);
+    }
+}
+
 static int mixture_batch(const void *p, size_t n, size_t ld, const double *x, double *lp,
                          double *grad) {
     const mixture *m = p;
-    for (size_t c0 = 0; c0 < n; c0 += 8) {
+    size_t c0 = 0;
+    for (; c0 + 32 <= n; c0 += 32) { /* four full chunks at once */
+        __m512d sv[4], av[4], bv[4];
+        mix_sums(m, x + c0, ld, 4, 1, 0xff, sv, av, bv);
+        for (int j = 0; j < 4; j++)
+            mix_finish(m, x + c0 + 8 * (size_t)j, ld, 1, 0xff, sv[j], av[j], bv[j],
+                       lp + c0 + 8 * (size_t)j, grad + c0 + 8 * (size_t)j);
+    }
+    for (; c0 + 16 <= n; c0 += 16) { /* two */
+        __m512d sv[2], av[2], bv[2];
+        mix_sums(m, x + c0, ld, 2, 1, 0xff, sv, av, bv);
+        for (int j = 0; j < 2; j++)
+            mix_finish(m, x + c0 + 8 * (size_t)j, ld, 1, 0xff, sv[j], av[j], bv[j],
+                       lp + c0 + 8 * (size_t)j, grad + c0 + 8 * (size_t)j);
+    }
+    for (; c0 < n; c0 += 8) {
         const size_t w = n - c0 < 8 ? n - c0 : 8;
         const int full = w == 8;
         const __mmask8 km = (__mmask8)(full ? 0xff : (1u << w) - 1);
-        const double *xc = x + c0;
-        __m512d sv = _mm512_setzero_pd(), av = sv, bv = sv;
-        for (size_t k = 0; k < m->k; k++) {
-            const __m512d f = hb_exp8(mix_t(m, k, xc, ld, full, km));
-            sv = _mm512_add_pd(sv, f);
-            av = _mm512_fmadd_pd(f, _mm512_set1_pd(m->loc[k] * m->prec[k]), av);
-            bv = _mm512_fmadd_pd(f, _mm512_set1_pd(m->prec[k]), bv);
-        }
-        const __mmask8 ok = _mm512_cmp_pd_mask(sv, _mm512_set1_pd(MIX_LO), _CMP_GE_OQ) &
-                            _mm512_cmp_pd_mask(sv, _mm512_set1_pd(MIX_HI), _CMP_LE_OQ);
-        __m512d lpv = hb_log8(sv);
-        if ((ok & km) != km) { /* rare: some lane needs the shifted sums */
-            __m512d l2, a2, b2, s2;
-            mix_shifted(m, xc, ld, full, km, &l2, &a2, &b2, &s2);
-            lpv = _mm512_mask_blend_pd(ok, l2, lpv);
-            av = _mm512_mask_blend_pd(ok, a2, av);
-            bv = _mm512_mask_blend_pd(ok, b2, bv);
-            sv = _mm512_mask_blend_pd(ok, s2, sv);
-        }
-        const __m512d inv = _mm512_div_pd(_mm512_set1_pd(1.0), sv);
-        if (full)
-            _mm512_storeu_pd(lp + c0, lpv);
-        else
-            _mm512_mask_storeu_pd(lp + c0, km, lpv);
-        for (size_t i = 0; i < m->d; i++) {
-            const double *xi = xc + i * ld;
-            double *gi = grad + i * ld + c0;
-            const __m512d xv = full ? _mm512_loadu_pd(xi) : _mm512_maskz_loadu_pd(km, xi);
-            const __m512d gv = _mm512_mul_pd(_mm512_fnmadd_pd(xv, bv, av), inv);
-            if (full)
-                _mm512_storeu_pd(gi, gv);
-            else
-                _mm512_mask_storeu_pd(gi, km, gv);
-        }
+        __m512d sv, av, bv;
+        mix_sums(m, x + c0, ld, 1, full, km, &sv, &av, &bv);
+        mix_finish(m, x + c0, ld, full, km, sv, av, bv, lp + c0, grad + c0);
     }
     return 0;
 }

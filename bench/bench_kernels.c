@@ -1,0 +1,99 @@
+/* The pieces of one random-walk Metropolis step on the 1-D mixture, each timed alone on one
+ * core, for the seed benchmark's floor: what a draw costs at least with Philox4x32-10 streams,
+ * Box-Muller normals and double-precision exp/log. Each piece runs over the same shape as the
+ * sampler (a group of 4 batches of 8 chains, one variate per chain and iteration), best of 5
+ * repetitions (the machine is shared). Usage: bench_kernels [iterations] */
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "core/rng.h"
+#include "core/vmath.h"
+#include "io/config.h"
+#include "models/models.h"
+
+enum { NL = 32 }; /* chains per call: 4 batches of HB_LANES, as rwmh's step_group */
+
+static double best_of(double (*f)(long, double *), long iters, double *sink) {
+    double best = INFINITY;
+    for (int r = 0; r < 5; r++) {
+        const double t0 = omp_get_wtime();
+        *sink += f(iters, sink);
+        const double t = omp_get_wtime() - t0;
+        if (t < best) best = t;
+    }
+    return best / ((double)iters * NL) * 1e9; /* ns per chain-iteration */
+}
+
+static double normals(long iters, double *sink) {
+    double out[NL], s = 0;
+    for (long it = 0; it < iters; it++) {
+        hb_rng_normals_wide(1, (uint64_t)it * NL, NL, (uint64_t)it, HB_RNG_PROPOSAL, 1, out);
+        s += out[3];
+    }
+    (void)sink;
+    return s;
+}
+
+static double uniforms(long iters, double *sink) {
+    double out[NL], s = 0;
+    for (long it = 0; it < iters; it++) {
+        hb_rng_uniforms_wide(1, (uint64_t)it * NL, NL, (uint64_t)it, HB_RNG_ACCEPT, 1, out);
+        s += out[5];
+    }
+    (void)sink;
+    return s;
+}
+
+static double exps(long iters, double *sink) {
+    double x[NL], s = 0;
+    for (int c = 0; c < NL; c++) x[c] = -0.01 * c;
+    for (long it = 0; it < iters; it++) {
+        for (int c = 0; c < NL; c += HB_LANES) hb_vexp_ih(x + c, x + c);
+        s += x[7];
+        for (int c = 0; c < NL; c++) x[c] = -0.01 * c - 1e-9 * (double)it;
+    }
+    (void)sink;
+    return s;
+}
+
+static const hb_model *mix;
+static double mixture(long iters, double *sink) {
+    double x[NL], lp[NL], g[NL], ws[64], s = 0;
+    for (int c = 0; c < NL; c++) x[c] = -3 + 0.2 * c;
+    for (long it = 0; it < iters; it++) {
+        hb_model_eval_wide(mix, NL, x, lp, g, ws);
+        s += lp[9];
+        x[0] += 1e-12;
+    }
+    (void)sink;
+    return s;
+}
+
+int main(int argc, char **argv) {
+    const long iters = argc > 1 ? atol(argv[1]) : 200000;
+    hb_model m;
+    hb_error err = {0};
+    hb_config *cfg = NULL;
+    if (hb_config_load_string(&cfg, "bench", "[model]\nname = mixture\n", &err) ||
+        hb_model_open(&m, cfg, &err)) {
+        fprintf(stderr, "bench_kernels: %s\n", err.msg);
+        return 3;
+    }
+    mix = &m;
+    double sink = 0;
+    const double tn = best_of(normals, iters, &sink), tu = best_of(uniforms, iters, &sink);
+    const double te = best_of(exps, iters, &sink), tm = best_of(mixture, iters, &sink);
+    printf("ns per chain and iteration, one core (1-D, groups of %d chains):\n", NL);
+    printf("  normal (Philox + Box-Muller, cos only)   %.3f\n", tn);
+    printf("  uniform (Philox)                         %.3f\n", tu);
+    printf("  exp (acceptance probability)             %.3f\n", te);
+    printf("  mixture log density + gradient (4 exp, log, div, sanitising) %.3f\n", tm);
+    const double sum = tn + tu + te + tm;
+    printf("  sum %.3f ns: 10^9 draws on %d cores take at least %.2f s [sink %g]\n", sum,
+           omp_get_num_procs(), sum * 1e9 * 1e-9 / omp_get_num_procs(), sink);
+    hb_model_close(&m);
+    hb_config_free(cfg);
+    return 0;
+}

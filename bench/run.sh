@@ -9,11 +9,16 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 NCORES=$(nproc)
 sampling_time() { sed -n 's/.*sampling \([0-9.]*\) s.*/\1/p' | tail -n 1; }
 
-echo "== RWMH seed benchmark: 10^9 draws of the 1-D mixture, proposal sd 0.1 =="
-t=$(OMP_NUM_THREADS=$NCORES $HB run "$HERE/configs/rwmh_mixture.ini" --set run.progress_every=1000 2>&1 | sampling_time)
+REPS=${REPS:-3}
+# min over REPS runs of a command's "sampling X s" (the least disturbed run on a shared machine)
+min_of() { m=; for _ in $(seq "$REPS"); do t=$("$@" 2>&1 | sampling_time); m=$(awk -v a="${m:-$t}" -v b="$t" 'BEGIN { print (b < a ? b : a) }'); done; echo "$m"; }
+
+echo "== RWMH seed benchmark: 10^9 draws of the 1-D mixture, proposal sd 0.1 (best of $REPS) =="
+t=$(min_of env OMP_NUM_THREADS=$NCORES $HB run "$HERE/configs/rwmh_mixture.ini" --set run.progress_every=1000)
 echo "1 rank x $NCORES threads, no output:   $t s"
-t2=$(OMP_NUM_THREADS=1 mpirun -n "$NCORES" --bind-to core $HB run "$HERE/configs/rwmh_mixture.ini" --set run.progress_every=1000 2>&1 | sampling_time)
+t2=$(min_of env OMP_NUM_THREADS=1 mpirun -n "$NCORES" --bind-to core $HB run "$HERE/configs/rwmh_mixture.ini" --set run.progress_every=1000)
 echo "$NCORES ranks x 1 thread, no output:    $t2 s"
+"$BUILD/bench/bench_kernels" 2>/dev/null || true
 if [ "${HB_BENCH_WRITE:-1}" = 1 ]; then
     mkdir -p out
     s0=$(date +%s.%N)
@@ -23,11 +28,16 @@ if [ "${HB_BENCH_WRITE:-1}" = 1 ]; then
     rm -f out/bench_rwmh.h5
 fi
 
-echo "== ULA on a 100-d Gaussian, 4096 chains, one core, vs the normal-variate roofline =="
-r=$($BUILD/bench/bench_rng 4096 100 400 2>/dev/null || $BUILD/bench_rng 4096 100 400)
-echo "$r"
-rate_rng=$(echo "$r" | sed -n 's/normals: \([0-9.e+]*\) per second.*/\1/p')
-t=$(OMP_NUM_THREADS=1 $HB run "$HERE/configs/ula_gauss100.ini" --set run.progress_every=1000 2>&1 | sampling_time)
-rate_ula=$(awk "BEGIN { print 4096 * 100 * 400 / $t }")
-echo "ULA: $rate_ula coordinate updates per second per core ($t s)"
-awk "BEGIN { printf \"ULA / roofline = %.2f\n\", $rate_ula / $rate_rng }"
+echo "== ULA on a 100-d Gaussian, 4096 chains, one core, vs the normal-variate roofline (best of $REPS, interleaved) =="
+best_rng=0 best_t=
+for _ in $(seq "$REPS"); do
+    r=$("$BUILD/bench/bench_rng" 4096 100 400)
+    rate=$(echo "$r" | sed -n 's/normals: \([0-9.e+]*\) per second.*/\1/p')
+    best_rng=$(awk -v a="$best_rng" -v b="$rate" 'BEGIN { print (b > a ? b : a) }')
+    t=$(OMP_NUM_THREADS=1 $HB run "$HERE/configs/ula_gauss100.ini" --set run.progress_every=1000 2>&1 | sampling_time)
+    best_t=$(awk -v a="${best_t:-$t}" -v b="$t" 'BEGIN { print (b < a ? b : a) }')
+done
+echo "normals alone: $best_rng per second per core"
+rate_ula=$(awk "BEGIN { print 4096 * 100 * 400 / $best_t }")
+echo "ULA: $rate_ula coordinate updates per second per core ($best_t s)"
+awk "BEGIN { printf \"ULA / roofline = %.2f\n\", $rate_ula / $best_rng }"

@@ -7,6 +7,7 @@
  * the last checkpoint completes it bitwise. */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -189,30 +190,41 @@ static double spawn_and_kill(const char *cfg, const char *out, int resume, doubl
     return 0;
 }
 
+static char *kill_config(int draws) {
+    char text[1024];
+    snprintf(text, sizeof text,
+             "[run]\nseed = 5\nchains = 200\nwarmup = 200\ndraws = %d\nthin = 200\n"
+             "write_batch = 10\ncheckpoint_every = 0.02\n[model]\nname = gaussian\ndim = 20\n"
+             "correlation = 0.3\n[sampler]\nalgorithm = mala\n",
+             draws);
+    return hbt_write_file("ck_kill.ini", text);
+}
+
 static void test_sigkill(void) {
-    char text[1024], ref[512], out[512], ck[600], *log = NULL;
-    snprintf(
-        text, sizeof text,
-        "[run]\nseed = 5\nchains = 200\nwarmup = 200\ndraws = 1500\nthin = 200\nwrite_batch = 25\n"
-        "checkpoint_every = 0.02\n[model]\nname = gaussian\ndim = 20\ncorrelation = 0.3\n"
-        "[sampler]\nalgorithm = mala\n");
-    char *cfg = hbt_write_file("ck_kill.ini", text);
+    char ref[512], out[512], ck[600], *log = NULL;
     snprintf(ref, sizeof ref, "%s/ck_kill_ref.h5", hbt_tmpdir());
     snprintf(out, sizeof out, "%s/ck_kill.h5", hbt_tmpdir());
     snprintf(ck, sizeof ck, "%s.ckpt", out);
-    CU_ASSERT_EQUAL_FATAL(run("", 1, 1, cfg, ref, "", &log), 0);
-    free(log);
-    /* The kill times are fixed fractions (seeded) of this machine's own timings, so that
-       every kill lands whatever the speed: startup s0 (the run with one draw) plus at most
-       1/22 of the sampling time, so that 20 resumed pieces cover at most 20/22 of it. */
+    /* The run's length and the kill times come from this machine's own timings (a release
+       build, a sanitizer build, a loaded machine): startup s0 (a run with one draw), the
+       time per draw from a run of 100, then as many draws as take about 6 s (400 .. 5000);
+       each kill comes at s0 plus at most 1/22 of the whole run's sampling time, so that 20
+       resumed pieces cover at most 20/22 of it and all 20 kills land. */
+    char *cfg = kill_config(100);
     const double s0 = spawn_and_kill(cfg, out, 0, -1.0, 1);
     remove(out);
     remove(ck);
-    const double full = spawn_and_kill(cfg, out, 0, -1.0, 0);
+    const double t100 = spawn_and_kill(cfg, out, 0, -1.0, 0);
     remove(out);
     remove(ck);
-    CU_ASSERT_FATAL(s0 > 0 && full > s0);
-    printf("\n  startup %.2f s, whole run %.2f s", s0, full);
+    free(cfg);
+    CU_ASSERT_FATAL(s0 > 0 && t100 > 0);
+    const double per_draw = fmax(t100 - s0, 1e-3) / 99;
+    const int draws = (int)fmin(5000, fmax(400, 6.0 / per_draw));
+    cfg = kill_config(draws);
+    const double full = spawn_and_kill(cfg, ref, 0, -1.0, 0); /* the uninterrupted run */
+    CU_ASSERT_FATAL(full > s0);
+    printf("\n  startup %.2f s, %d draws, whole run %.2f s", s0, draws, full);
     unsigned long long lcg = 20261122;
     int kills = 0, done = 0, opened = 0;
     for (int k = 0; k < 20 && !done; k++) {
@@ -229,7 +241,8 @@ static void test_sigkill(void) {
         free(log);
     }
     printf("\n  %d kills, %d files checked\n", kills, opened);
-    CU_ASSERT(kills == 20); /* the run must be long enough for the kills to land */
+    CU_ASSERT(kills == 20);  /* the run must be long enough for the kills to land */
+    CU_ASSERT(opened >= 10); /* and most of them while the file is being written */
     if (!done) {
         int rc = hbt_sh(&log, "%s run %s --output %s --quiet %s", hbt_env("HB_BIN"), cfg, out,
                         exists(ck) ? "--resume" : "");

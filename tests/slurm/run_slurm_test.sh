@@ -176,9 +176,29 @@ EXPORT="ALL,HB=$HB,OMPI_ALLOW_RUN_AS_ROOT=1,OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 cd "$DIR" || exit 1
 
-# The run: 2 ranks sample for about 2 s (more on a loaded machine); lines every 0.3 s. THIN
-# sets the length: the preemption test needs a sampling line before 60% to signal at.
-CHAINS=64 DRAWS=400 THIN=3000
+# The run: 2 ranks sample for about 2 s whatever the build (a sanitizer build is ~20x slower)
+# or the load: THIN comes from a calibration run at thin 100 (the preemption test needs a
+# sampling line before 60% to signal at, one_node at least two sampling lines at 0.3 s).
+CHAINS=64 DRAWS=400
+cat >cal.ini <<INI
+[run]
+seed = 4
+chains = $CHAINS
+warmup = 200
+draws = $DRAWS
+thin = 100
+output = none
+[model]
+name = gaussian
+dim = 10
+[sampler]
+algorithm = mala
+INI
+cal=$(OMP_NUM_THREADS=1 timeout 120 mpirun -n 2 --oversubscribe "$HB" run cal.ini 2>&1 |
+    sed -n 's/.*sampling \([0-9.]*\) s.*/\1/p' | tail -n 1)
+[ -n "$cal" ] || fail "the calibration run with mpirun"
+THIN=$(awk -v t="$cal" 'BEGIN { n = int(100 * 2.0 / (t > 0.001 ? t : 0.001)); print (n < 100 ? 100 : n > 20000 ? 20000 : n) }')
+echo "calibration: thin 100 sampled in $cal s; thin $THIN ($SECONDS s)"
 cat >run.ini <<INI
 [run]
 seed = 4

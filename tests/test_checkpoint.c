@@ -100,7 +100,7 @@ static void test_every_sampler(void) {
 static void test_heartbeat_auto(void) {
     char text[1024], ref[512], *log = NULL;
     snprintf(text, sizeof text,
-             "[run]\nseed = 77\nchains = 40\nwarmup = auto\nwarmup_max = 400\ndraws = 120\n"
+             "[run]\nseed = 77\nchains = 128\nwarmup = auto\nwarmup_max = 400\ndraws = 120\n"
              "write_batch = 16\n[model]\nname = gaussian\ndim = 5\ncorrelation = 0.3\n"
              "condition_number = 4\n[sampler]\nalgorithm = heartbeat\n");
     char *cfg = hbt_write_file("ck_hb_auto.ini", text);

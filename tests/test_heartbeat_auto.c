@@ -54,6 +54,8 @@ static char *run_cfg(const char *tag, const char *run_keys, const char *body, co
     return out;
 }
 
+static int gauss_moments(const char *out, size_t nc, size_t nd, size_t d, double kappa);
+
 /* 100-d Gaussian, condition number 100 (variance of x[i] is 100^(i/99)), 256 chains: auto
    stops before 500 of the 1000 iterations, and every mean and E x^2 is within 4 MCSE. */
 static void test_gaussian(void) {
@@ -75,14 +77,23 @@ static void test_gaussian(void) {
     snprintf(want, sizeof want, "(auto: %.0f of 1000 iterations)", used);
     CU_ASSERT(log && strstr(log, want));
     free(log);
+    CU_ASSERT_EQUAL(gauss_moments(out, nc, nd, d, 100), 0);
+    free(out);
+}
+
+/* Every mean and E x^2 of the gaussian model's draws within 4 MCSE (variance of x[i] is
+   kappa^(i/(d-1))); returns the number of failures. */
+static int gauss_moments(const char *out, size_t nc, size_t nd, size_t d, double kappa) {
     size_t n;
     double *all = hbt_read_dataset(out, "/posterior/x", &n, NULL, NULL);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(all);
-    CU_ASSERT_EQUAL_FATAL(n, nc * nd * d);
+    if (!all || n != nc * nd * d) {
+        free(all);
+        return 1;
+    }
     double *v = malloc(nc * nd * sizeof *v);
     int bad = 0;
     for (size_t i = 0; i < d; i++) {
-        const double var = pow(100.0, (double)i / 99.0);
+        const double var = pow(kappa, (double)i / (double)(d - 1));
         for (int f = 0; f < 2; f++) {
             for (size_t k = 0; k < nc * nd; k++) {
                 double x = all[k * d + i];
@@ -96,10 +107,33 @@ static void test_gaussian(void) {
             }
         }
     }
-    CU_ASSERT_EQUAL(bad, 0);
     free(v);
     free(all);
-    free(out);
+    return bad;
+}
+
+/* A start 1000 away ([run] init_offset; the smallest sd is 1): auto must not stop where a
+   start inside [-2, 2] would (it needs a longer warmup), and the draws are right. */
+static void test_far_start(void) {
+    const char *model = "[model]\nname = gaussian\ndim = 10\ncondition_number = 100\n"
+                        "[sampler]\nalgorithm = heartbeat\n";
+    char *near =
+        run_cfg("near_auto", "chains = 512\nwarmup = auto\ndraws = 200", model, NULL, NULL);
+    char *far = run_cfg("far_auto", "chains = 512\nwarmup = auto\ndraws = 200\ninit_offset = 1000",
+                        model, NULL, NULL);
+    if (!near || !far) {
+        free(near);
+        free(far);
+        return;
+    }
+    double un = adapt_attr(near, "warmup_used"), uf = adapt_attr(far, "warmup_used");
+    fprintf(stderr, "  warmup_used: near start %g, 1000 away %g\n", un, uf);
+    CU_ASSERT(un < 500);
+    CU_ASSERT(uf >= 1.5 * un && uf < 1000);
+    CU_ASSERT_EQUAL(gauss_moments(near, 512, 200, 10, 100), 0);
+    CU_ASSERT_EQUAL(gauss_moments(far, 512, 200, 10, 100), 0);
+    free(near);
+    free(far);
 }
 
 /* A reference target with auto: warmup_used in [lo, hi), every compared mean within 4 of its
@@ -233,6 +267,8 @@ static void test_bad_config(void) {
 int main(void) {
     static const hbt_case cases[] = {
         {"auto on the 100-d Gaussian: stops early, moments within 4 MCSE", test_gaussian},
+        {"auto from 1000 away: a longer warmup than from near, moments within 4 MCSE",
+         test_far_start},
         {"auto on eight_schools: stops early, validates", test_eight_schools},
         {"auto on kidiq (dense): keeps the long warmup, validates", test_kidiq_long},
         {"auto: bitwise invariance 1x1 = 2x1 = 1x2", test_invariance},

@@ -36,6 +36,7 @@ void hb_progress_init(hb_progress *p, int enabled, double every, long warmup, lo
     p->accept = NAN;
     p->step_size = NAN;
     p->phase = HB_PHASE_WARMUP;
+    p->warmup_used = 0;
 }
 
 void hb_progress_start(hb_progress *p, hb_phase phase, long iter, double grads) {

@@ -95,6 +95,38 @@ static void test_every_sampler(void) {
     }
 }
 
+/* Heartbeat with [run] warmup = auto: SIGTERM in stage A, in stage C, at the iteration where
+   the rule ended warmup and just before it, and in sampling; each resumed on another ranks x
+   threads gives the uninterrupted run bitwise (the same warmup_used included). */
+static void test_heartbeat_auto(void) {
+    char text[1024], ref[512], *log = NULL;
+    snprintf(text, sizeof text,
+             "[run]\nseed = 77\nchains = 128\nwarmup = auto\nwarmup_max = 400\ndraws = 120\n"
+             "write_batch = 16\n[model]\nname = gaussian\ndim = 5\ncorrelation = 0.3\n"
+             "condition_number = 4\n[sampler]\nalgorithm = heartbeat\n");
+    char *cfg = hbt_write_file("ck_hb_auto.ini", text);
+    snprintf(ref, sizeof ref, "%s/ck_hb_auto_ref.h5", hbt_tmpdir());
+    CU_ASSERT_EQUAL_FATAL(run("", 1, 1, cfg, ref, "", &log), 0);
+    free(log);
+    /* the iteration warmup stopped at, from /adaptation/warmup_used */
+    char *out = NULL;
+    CU_ASSERT_EQUAL(
+        hbt_sh(&out, "h5dump -a /adaptation/warmup_used %s | grep -o '(0): [0-9]*'", ref), 0);
+    long used = out ? atol(out + 5) : 0;
+    free(out);
+    fprintf(stderr, "  heartbeat auto: warmup_used %ld of 400\n", used);
+    CU_ASSERT_FATAL(used > 60 && used < 400);
+    char at[4][32];
+    snprintf(at[0], sizeof at[0], "warmup:30");
+    snprintf(at[1], sizeof at[1], "warmup:%ld", used - 5);
+    snprintf(at[2], sizeof at[2], "warmup:%ld", used - 1);
+    snprintf(at[3], sizeof at[3], "warmup:%ld", used);
+    for (int k = 0; k < 4; k++) interrupt_resume("heartbeat_auto", cfg, ref, at[k], 1, 1, 2, 1);
+    interrupt_resume("heartbeat_auto", cfg, ref, "sampling:48", 2, 1, 1, 2);
+    remove(ref);
+    free(cfg);
+}
+
 static void test_refusals_and_periodic(void) {
     char *cfg = config("misc", "mala"), ref[512], out[512], *log = NULL;
     snprintf(ref, sizeof ref, "%s/ck_misc_ref.h5", hbt_tmpdir());
@@ -260,6 +292,9 @@ int main(void) {
         {"every sampler: SIGTERM in warmup and in sampling, resume on other ranks x threads = "
          "uninterrupted",
          test_every_sampler},
+        {"heartbeat warmup = auto: SIGTERM in stages A and C, at and before the stop, in "
+         "sampling; resumed bitwise",
+         test_heartbeat_auto},
         {"resume refusals, periodic checkpoints, fault injection, out of disk",
          test_refusals_and_periodic},
         {"20 SIGKILLs: files open, committed draws right, resume completes", test_sigkill},

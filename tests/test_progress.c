@@ -106,9 +106,11 @@ static void test_log_lines(void) {
 static void quiet_lines(void *arg) {
     int mode = *(int *)arg;
     hb_progress p;
-    hb_progress_init(&p, mode != 0, mode == 1 ? 0 : 1e-9, 10, 10, 8);
+    memset(&p, 0x55, sizeof p); /* init must set every field the final line reads */
+    hb_progress_init(&p, mode != 0, mode == 1 || mode == 3 ? 0 : 1e-9, 10, 10, 8);
     hb_progress_update(&p, HB_PHASE_WARMUP, 10, 80);
     hb_progress_update(&p, HB_PHASE_SAMPLING, 10, 80);
+    if (mode == 3) p.warmup_used = 7; /* warmup = auto stopped after 7 of 10 */
     hb_progress_finish(&p, 0.25, 0.5, 80);
 }
 
@@ -117,6 +119,11 @@ static void test_quiet(void) {
     char *t = capture(quiet_lines, &mode);
     CU_ASSERT_STRING_EQUAL(t, "done: warmup 0.250 s, sampling 0.500 s, 80 draws (160 draws/s, "
                               "0 grad/s)\n");
+    free(t);
+    mode = 3; /* warmup = auto: the iterations it used */
+    t = capture(quiet_lines, &mode);
+    CU_ASSERT_STRING_EQUAL(t, "done: warmup 0.250 s (auto: 7 of 10 iterations), sampling 0.500 s, "
+                              "80 draws (160 draws/s, 0 grad/s)\n");
     free(t);
     mode = 0; /* --quiet / not rank 0: nothing */
     t = capture(quiet_lines, &mode);

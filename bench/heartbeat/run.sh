@@ -7,7 +7,7 @@
 # and subchain-length sweeps that set the defaults.
 #
 # Usage: bench/heartbeat/run.sh [BUILD_DIR] [OUT_DIR] [PART...]
-#   PART: main | baselines | floor | sweep | control | wsweep (default: main floor sweep). Results: OUT_DIR/results.jsonl (one JSON
+#   PART: main | baselines | floor | sweep | control | wsweep | auto (default: main floor sweep). Results: OUT_DIR/results.jsonl (one JSON
 #   row per run, see b2.py) and OUT_DIR/curves/*.npz; bench/heartbeat/report.py turns them
 #   into tables and figures. Environment: CHAINS (256), WARMUP (400), GRADS (sampling
 #   gradients per chain, 4000), THREADS (2), SHARED (../shared), TARGETS (space-separated
@@ -134,6 +134,17 @@ for part in $PARTS; do
     control)
         for t in $TARGETS; do
             run "main.$t.hb-warmup-mala" "$t" 'algorithm = heartbeat\n[heartbeat]\nschedule = constant\nsubchain_length = 2\ntarget_accept_min = 0.574' $((GRADS / 2)) 1
+        done
+        ;;
+    auto)
+        # [run] warmup = auto (cap warmup_max = 1000) against the fixed W = 400 of the main
+        # table, both run here so that their wall times are measured in one session
+        for t in $TARGETS; do
+            W_RUN=auto
+            run "auto.$t.heartbeat-auto" "$t" 'algorithm = heartbeat' $DRAWS_HB 1
+            W_RUN=400
+            run "auto.$t.heartbeat-400" "$t" 'algorithm = heartbeat' $DRAWS_HB 1
+            W_RUN=
         done
         ;;
     wsweep)

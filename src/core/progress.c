@@ -36,6 +36,7 @@ void hb_progress_init(hb_progress *p, int enabled, double every, long warmup, lo
     p->accept = NAN;
     p->step_size = NAN;
     p->phase = HB_PHASE_WARMUP;
+    p->warmup_used = 0;
 }
 
 void hb_progress_start(hb_progress *p, hb_phase phase, long iter, double grads) {
@@ -126,8 +127,12 @@ void hb_progress_finish(hb_progress *p, double t_warmup, double t_sampling, doub
     double gs = 0;
     if (p->phase == HB_PHASE_SAMPLING && p->t_grads > p->t_phase)
         gs = (p->grads[HB_PHASE_SAMPLING] - p->grads0) / (p->t_grads - p->t_phase);
+    char used[96] = "";
+    if (p->warmup_used > 0)
+        snprintf(used, sizeof used, " (auto: %ld of %ld iterations)", p->warmup_used,
+                 p->total_warmup);
     fprintf(stderr,
-            "done: warmup %.3f s, sampling %.3f s, %.0f draws (%.3g draws/s, %.3g grad/s)\n",
-            t_warmup, t_sampling, draws, t_sampling > 0 ? draws / t_sampling : 0, gs);
+            "done: warmup %.3f s%s, sampling %.3f s, %.0f draws (%.3g draws/s, %.3g grad/s)\n",
+            t_warmup, used, t_sampling, draws, t_sampling > 0 ? draws / t_sampling : 0, gs);
     fflush(stderr);
 }

@@ -5,6 +5,7 @@
  *   sampling 90000/400000   22%  ETA 2s  1.04e+07 draws/s  1.04e+07 grad/s  step 0.661  elapsed 1s
  * and the final one:
  *   done: warmup 0.004 s, sampling 2.454 s, 25600 draws (1.04e+04 draws/s, 1.04e+07 grad/s)
+ * and with warmup = auto "done: warmup 0.004 s (auto: 214 of 1000 iterations), ...".
  *
  * Rates are measured from the start of the phase in this process (hb_progress_start: after a
  * resume, from the iteration the checkpoint left); draws/s counts kept draws while sampling
@@ -29,6 +30,7 @@ typedef struct hb_progress {
     double t_grads;                    /* when it was reported */
     double chains;
     double accept, step_size; /* set by the caller; accept is NaN (not shown) until set */
+    long warmup_used;         /* warmup = auto: iterations it used (shown when > 0) */
     hb_phase phase;
 } hb_progress;
 

@@ -29,6 +29,8 @@ typedef struct run_settings {
     double init_radius, init_offset, progress_every;
     double checkpoint_every; /* seconds; 0 = only on signal */
     int seed_given;
+    int warmup_auto;        /* [run] warmup = auto: warmup is then [run] warmup_max, the cap */
+    char warmup_where[300]; /* file:line of warmup = auto */
     const char *output;
     const char *algorithm;
 } run_settings;
@@ -111,8 +113,20 @@ static int read_run_settings(run *r, hb_error *err) {
     if (hb_cfg_int(c, "run", "chains", &def, 1, (int64_t)1 << 36, &s->chains, err))
         return err->code;
     def = 1000;
-    if (hb_cfg_int(c, "run", "warmup", &def, 0, (int64_t)1 << 40, &s->warmup, err))
-        return err->code;
+    s->warmup_auto =
+        hb_cfg_is_word(c, "run", "warmup", "auto", s->warmup_where, sizeof s->warmup_where);
+    if (s->warmup_auto) {
+        if (hb_cfg_int(c, "run", "warmup_max", &def, 20, (int64_t)1 << 40, &s->warmup, err))
+            return err->code;
+    } else {
+        if (hb_cfg_int(c, "run", "warmup", &def, 0, (int64_t)1 << 40, &s->warmup, err))
+            return err->code;
+        if (hb_cfg_has(c, "run", "warmup_max"))
+            return hb_fail(err, HB_ERR_USAGE,
+                           "%s: [run] warmup_max is the cap of warmup = auto; with warmup = "
+                           "%lld it has no meaning (remove it)",
+                           hb_config_path(c), (long long)s->warmup);
+    }
     def = 1000;
     if (hb_cfg_int(c, "run", "draws", &def, 1, (int64_t)1 << 40, &s->draws, err)) return err->code;
     def = 1;
@@ -652,6 +666,11 @@ static int prepare(run *r, const hb_run_options *opt, hb_error *err) {
                        "%s: [sampler] algorithm: unknown sampler '%s' (known: %s)",
                        hb_config_path(r->cfg), r->rs.algorithm, names);
     }
+    if (r->rs.warmup_auto && !(r->st->warmup_auto && r->st->warmup_used))
+        return hb_fail(err, HB_ERR_USAGE,
+                       "%s: [run] warmup = auto: the %s sampler has no automatic warmup (only "
+                       "heartbeat has); give a number of iterations",
+                       r->rs.warmup_where, r->st->name);
     if (hb_model_open(&r->model, r->cfg, err)) return err->code;
     r->model_open = 1;
     r->dim = r->model.dim;
@@ -661,6 +680,7 @@ static int prepare(run *r, const hb_run_options *opt, hb_error *err) {
         r->sampler = NULL;
         return err->code;
     }
+    if (r->rs.warmup_auto && r->st->warmup_auto(r->sampler, err)) return err->code;
     if (hb_cfg_finish(r->cfg, err)) return err->code;
     r->effective = hb_cfg_effective(r->cfg);
     r->n_state = r->st->state_doubles(r->sampler, r->dim);
@@ -772,7 +792,11 @@ int hb_run(MPI_Comm comm, const hb_run_options *opt, hb_error *err) {
     const int in_sampling = r->resume && r->ck.phase == 1;
     const long k0 = !r->resume ? 0 : in_sampling ? (long)r->rs.warmup : (long)r->ck.next_iter;
     double t0 = MPI_Wtime();
-    for (long k = k0; rc == HB_OK && k < (long)r->rs.warmup; k++) {
+    /* warmup = auto: the sampler's rule may end it early; the sampling iterations' RNG
+       counter keeps [run] warmup_max as its base, so draws do not depend on where it ended. */
+    for (long k = k0; rc == HB_OK && k < (long)r->rs.warmup &&
+                      !(r->rs.warmup_auto && r->st->warmup_used(r->sampler) > 0);
+         k++) {
         rc = warmup_iteration(r, k, &prog, err);
         rc = agree(comm, err);
         prog.step_size = r->st->step_size(r->sampler);
@@ -782,6 +806,7 @@ int hb_run(MPI_Comm comm, const hb_run_options *opt, hb_error *err) {
     }
     if (rc == HB_OK && !in_sampling) r->st->end_warmup(r->sampler);
     double t_warm = MPI_Wtime() - t0;
+    if (r->rs.warmup_auto) prog.warmup_used = r->st->warmup_used(r->sampler);
 
     /* Sampling, in write batches. */
     draw_buffers db = {.spec = spec};

@@ -248,6 +248,16 @@ static const char *lookup(hb_config *c, const char *sec, const char *key, int re
     return NULL;
 }
 
+int hb_cfg_is_word(hb_config *c, const char *sec, const char *key, const char *word,
+                   char *where_buf, size_t len) {
+    cfg_entry *e = find_entry(c, sec, key);
+    if (!e || strcmp(e->value, word) != 0) return 0;
+    e->used = 1;
+    hb_cfg_record(c, sec, key, word);
+    if (where_buf && len) where(c, e, where_buf, len);
+    return 1;
+}
+
 int hb_cfg_int(hb_config *c, const char *sec, const char *key, const int64_t *def, int64_t lo,
                int64_t hi, int64_t *out, hb_error *err) {
     cfg_entry *e;

@@ -41,6 +41,11 @@ int hb_cfg_choice(hb_config *c, const char *sec, const char *key, const char *de
 /* Comma-separated numbers in [lo, hi]; *out malloc'd (caller frees). */
 int hb_cfg_double_list(hb_config *c, const char *sec, const char *key, const char *def, double lo,
                        double hi, double **out, size_t *n, hb_error *err);
+/* Is the key's value the word `word` (e.g. "auto" where a number is also allowed)? If so,
+   marks the key used, records the word and writes "file:line" (or "--set") to where_buf;
+   otherwise changes nothing, so the key can then be read with a typed look-up. */
+int hb_cfg_is_word(hb_config *c, const char *sec, const char *key, const char *word,
+                   char *where_buf, size_t len);
 /* Is the key present (in the file or via --set)? Does not mark it used. */
 int hb_cfg_has(const hb_config *c, const char *sec, const char *key);
 /* Record a value in the effective config without reading one (e.g. a generated seed). */

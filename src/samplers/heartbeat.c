@@ -38,11 +38,22 @@ static const hb_stat_spec heartbeat_stats[N_STATS] = {
    histogram of lp, the sum of lp, then the sum of Adam's P per coordinate (stage A). */
 enum { RED_ACC = 0, RED_N = 1, RED_HIST = 2 };
 enum { RED_LPSUM = RED_HIST + HB_LP_HIST_BINS, RED_PSUM = RED_LPSUM + 1 };
+/* warmup = auto appends, at RED_PSUM + dim: the number of superchains (full batches) checked,
+   then per quantity q (coordinates, then lp) the superchain mean, its square, B~_k + W~_k
+   and B~_k (ALGORITHMS.md 10.3). */
 
 static const double ADAM_EPS = 1e-8;
 static const double MALA_TARGET = 0.574; /* stage B */
 static const double DIVERGENCE = 1000.0; /* log-density drop that counts as a divergence */
 static const long STALL = 20;            /* stage A ends when the median stalls this long */
+/* warmup = auto (README, "warmup = auto"): stage C is checked at the end of every window of
+   AUTO_WINDOW iterations; it stops when the dual-averaged log step_min and log step_max each
+   moved less than AUTO_STEP_TOL over the last window and the nested R-hat of lp and of every
+   coordinate over the window (superchains = SIMD batches started from one point) is below
+   AUTO_RHAT. Stage B lasts AUTO_B_FACTOR times stage A, at least AUTO_B_MIN. */
+enum { AUTO_WINDOW = 20 };
+static const double AUTO_RHAT = 1.01, AUTO_STEP_TOL = 0.02;
+static const long AUTO_B_FACTOR = 3, AUTO_B_MIN = 30;
 
 /* Everything warmup changes: plain data, saved as is in checkpoints. */
 typedef struct hb_adapt_state {
@@ -58,6 +69,12 @@ typedef struct hb_adapt_state {
     int med_init;
     long med_best_k;
     double med_center, med_best;
+    long c_start; /* first stage-C iteration (warmup = auto sets it at the end of A) */
+    int done;     /* warmup = auto: the rule has stopped warmup */
+    long used;    /* warmup iterations used (set when warmup ends) */
+    long n_win;   /* warmup = auto: stage-C windows checked */
+    double prev_lmax, prev_lmin; /* log of the averaged step sizes at the last check */
+    double rhat, dstep;          /* last check: max nested R-hat, max change of log step */
 } hb_adapt_state;
 
 typedef struct hb_heartbeat {
@@ -67,8 +84,10 @@ typedef struct hb_heartbeat {
     int n_sub, schedule, adjust, metric; /* metric resolved: MET_DIAG, MET_IDENTITY, MET_DENSE */
     int min_fixed, max_fixed;
     double cfg_min, cfg_max, target_min, target_max, rate0, beta1, beta2;
-    long n_a, c_start; /* longest stage A; first stage-C iteration */
+    long n_a, c_start; /* longest stage A; first stage-C iteration (latest, with auto) */
+    int autow;         /* [run] warmup = auto (warmup is then the cap W_max) */
     double n_sub_d;    /* subchain_length, for the report */
+    double used_d;     /* warmup iterations used, for the report */
     double *m, *sm;    /* diagonal of the metric and its square root */
     double *S, *Lc;    /* dense covariance and its lower Cholesky factor (dense only) */
     double *tmp;       /* [dim] scratch of set_moments */
@@ -322,13 +341,61 @@ static void stage_a_step(const hb_heartbeat *s, const hb_step_ctx *ctx, hb_batch
     }
 }
 
+/* Doubles of the reduction per block. */
+static size_t red_count(const hb_heartbeat *s) {
+    return RED_PSUM + s->dim + (s->autow ? 1 + 4 * (s->dim + 1) : 0);
+}
+
+/* warmup = auto, after a stage-C step: per chain, the window sums of every coordinate and of
+   lp, shifted by the value at the window's first iteration (state after Adam's m, v, eta:
+   shift [d+1], sum [d+1], sum of squares [d+1], lane-wise). At the window's last iteration
+   a full batch (one superchain: its 8 chains started from one point) adds its nested-R-hat
+   terms to the reduction: superchain mean, its square, B~_k + W~_k, B~_k. */
+static void auto_window(const hb_heartbeat *s, const hb_step_ctx *ctx, hb_batch *b,
+                        hb_step_out *out) {
+    const size_t d = s->dim, nq = d + 1;
+    double *x0 = b->state + (2 * d + 1) * L, *s1 = x0 + nq * L, *s2 = s1 + nq * L;
+    const long t = ((long)ctx->iter - s->a.c_start) % AUTO_WINDOW;
+    for (size_t q = 0; q < nq; q++) {
+        const double *v = q < d ? b->x + q * L : b->lp;
+        double *x0q = x0 + q * L, *s1q = s1 + q * L, *s2q = s2 + q * L;
+        for (int c = 0; c < L; c++) {
+            if (t == 0) {
+                x0q[c] = v[c];
+                s1q[c] = s2q[c] = 0;
+            }
+            const double dl = v[c] - x0q[c];
+            s1q[c] += dl;
+            s2q[c] += dl * dl;
+        }
+    }
+    if (t != AUTO_WINDOW - 1 || !out->red || b->n_real < L) return;
+    double *r = out->red + RED_PSUM + d;
+    const double n = AUTO_WINDOW;
+    r[0] = 1;
+    for (size_t q = 0; q < nq; q++) {
+        const double *x0q = x0 + q * L, *s1q = s1 + q * L, *s2q = s2 + q * L;
+        double m[L], mean = 0, bt = 0, wt = 0;
+        for (int c = 0; c < L; c++) {
+            m[c] = x0q[c] + s1q[c] / n;
+            mean += m[c] / L;
+            wt += (s2q[c] - s1q[c] * s1q[c] / n) / (n - 1) / L;
+        }
+        for (int c = 0; c < L; c++) bt += (m[c] - mean) * (m[c] - mean) / (L - 1);
+        r[1 + 4 * q] = mean;
+        r[2 + 4 * q] = mean * mean;
+        r[3 + 4 * q] = bt + wt;
+        r[4 + 4 * q] = bt;
+    }
+}
+
 /* Stages B and C: one Metropolis-adjusted step at the stage's step size. */
 static void warmup_mala_step(const hb_heartbeat *s, const hb_step_ctx *ctx, hb_batch *b, double *ws,
                              hb_step_out *out) {
     const size_t d = s->dim;
     double h = s->a.h;
     if (s->a.stage == STAGE_C)
-        h = ((long)ctx->iter - s->c_start) % 2 == 0 ? s->a.step_max : s->a.step_min;
+        h = ((long)ctx->iter - s->a.c_start) % 2 == 0 ? s->a.step_max : s->a.step_min;
     double *wx = ws, wx2[L], acc[L];
     int div[L];
     factor_apply_t(s, b->g, wx);
@@ -347,6 +414,7 @@ static void warmup_mala_step(const hb_heartbeat *s, const hb_step_ctx *ctx, hb_b
         out->red[RED_ACC] = sum;
         out->red[RED_N] = b->n_real;
     }
+    if (s->autow && s->a.stage == STAGE_C) auto_window(s, ctx, b, out);
 }
 
 /* Sampling: one beat of n_sub steps from step_max down to step_min; the last state is the
@@ -382,7 +450,7 @@ static void beat(const hb_heartbeat *s, const hb_step_ctx *ctx, hb_batch *b, dou
 
 static void hb_step(const hb_step_ctx *ctx, hb_batch *b, double *ws, hb_step_out *out) {
     const hb_heartbeat *s = ctx->self;
-    if (out->red) memset(out->red, 0, (RED_PSUM + s->dim) * sizeof *out->red);
+    if (out->red) memset(out->red, 0, red_count(s) * sizeof *out->red);
     if (!ctx->warmup)
         beat(s, ctx, b, ws, out);
     else if (s->a.stage == STAGE_A)
@@ -396,6 +464,16 @@ static void hb_init_batch(const hb_step_ctx *ctx, hb_batch *b) {
     const size_t n = s->dim * L;
     memset(b->state, 0, 2 * n * sizeof *b->state);
     for (int c = 0; c < L; c++) b->state[2 * n + c] = s->rate0;
+    if (!s->autow) return;
+    /* warmup = auto: the batch is a superchain of nested R-hat, its chains start from one
+       point (lane 0's) and differ by their random numbers only (ALGORITHMS.md 10.3). */
+    memset(b->state + (2 * n + L), 0, 3 * (s->dim + 1) * L * sizeof *b->state);
+    for (size_t i = 0; i < s->dim; i++)
+        for (int c = 1; c < L; c++) {
+            b->x[i * L + c] = b->x[i * L];
+            b->g[i * L + c] = b->g[i * L];
+        }
+    for (int c = 1; c < L; c++) b->lp[c] = b->lp[0];
 }
 
 /* ---- adaptation ---- */
@@ -416,9 +494,15 @@ static void enter_b(hb_heartbeat *s, long k_next, const double *red) {
     a->a_iters = (double)k_next;
     a->h = 1.0;
     hb_dual_avg_init(&a->da_b, a->h, MALA_TARGET);
-    long nb = s->c_start - k_next;
+    if (s->autow) {
+        /* auto: stage B lasts AUTO_B_FACTOR x stage A (the fixed schedule's 45% / 15%), so a
+           stage A that ran to its cap gives the fixed schedule of W_max */
+        long nb_auto = AUTO_B_FACTOR * k_next > AUTO_B_MIN ? AUTO_B_FACTOR * k_next : AUTO_B_MIN;
+        a->c_start = k_next + nb_auto < s->c_start ? k_next + nb_auto : s->c_start;
+    }
+    long nb = a->c_start - k_next;
     a->est[0] = k_next + nb / 3 - 1;
-    a->est[1] = s->c_start - 1;
+    a->est[1] = a->c_start - 1;
     /* Pool positions over enough iterations for n >= 10 d (dense) or n >= 100 (diag). */
     double need = s->metric == MET_DENSE ? 10.0 * (double)d : 100.0;
     long w = (long)ceil(need / (double)s->chains);
@@ -449,6 +533,54 @@ static void hb_plan(void *self, long k, hb_iter_plan *p) {
         }
 }
 
+/* warmup = auto, at the end of a stage-C window: nested R-hat (ALGORITHMS.md 10.3: K
+   superchains of M = 8 chains, N = AUTO_WINDOW draws) of every coordinate and of lp, with
+   its stationarity floor removed: B^ - mean_k(B~_k)/M estimates the variance of superchain
+   means beyond what M independent chains give, so nR^ = sqrt(1 + max(0, B^ - B~/M) / W^) is
+   ~1 for chains that forgot their shared start whatever M and their autocorrelation (the
+   uncorrected floor sqrt(1 + 1/(M ESS)) is out of reach of 1.01 with M = 8). Warmup stops
+   when the max over quantities is below AUTO_RHAT and both averaged log step sizes moved
+   less than AUTO_STEP_TOL since the previous window. Pooled sums only: identical on every
+   rank. */
+static void auto_check(hb_heartbeat *s, long k, const double *red) {
+    hb_adapt_state *a = &s->a;
+    const size_t d = s->dim;
+    const double *r = red + RED_PSUM + d, K = r[0];
+    /* excess ratio (B^ - B~/M) / W^ of quantity q; NaN when it cannot be computed */
+    double rx = 0, rl = NAN;
+    for (size_t q = 0; K >= 2 && q <= d; q++) {
+        const double sm = r[1 + 4 * q], sq = r[2 + 4 * q], wv = r[3 + 4 * q] / K;
+        const double bv = (sq - sm * sm / K) / (K - 1), bbar = r[4 + 4 * q] / K;
+        const double ex = bv - bbar / L, ratio = ex <= 0 ? ex / (wv > 0 ? wv : 1) : ex / wv;
+        if (q < d)
+            rx += ratio / (double)d;
+        else
+            rl = ratio;
+    }
+    if (K < 2) rx = NAN;
+    /* lp, and the coordinates through the mean of their ratios (one noisy max over d
+       coordinates would sit above 1.01 at stationarity: each ratio has the noise of a
+       variance over K - 1 degrees of freedom) */
+    const double rh_lp = rl > 0 ? sqrt(1 + rl) : rl <= 0 ? 1.0 : INFINITY;
+    const double rh_x = rx > 0 ? sqrt(1 + rx) : rx <= 0 ? 1.0 : INFINITY;
+    const double rmax = fmax(rh_lp, rh_x);
+    double lmax =
+        log(!s->max_fixed && a->da_max.t > 0 ? hb_dual_avg_final(&a->da_max) : a->step_max);
+    double lmin =
+        log(!s->min_fixed && a->da_min.t > 0 ? hb_dual_avg_final(&a->da_min) : a->step_min);
+    double ds =
+        a->n_win > 0 ? fmax(fabs(lmax - a->prev_lmax), fabs(lmin - a->prev_lmin)) : INFINITY;
+    a->prev_lmax = lmax;
+    a->prev_lmin = lmin;
+    a->n_win++;
+    a->rhat = rmax;
+    a->dstep = ds;
+    if (rmax < AUTO_RHAT && ds < AUTO_STEP_TOL) {
+        a->done = 1;
+        a->used = k + 1;
+    }
+}
+
 static void hb_adapt(void *self, long k, const double *red) {
     hb_heartbeat *s = self;
     hb_adapt_state *a = &s->a;
@@ -473,20 +605,21 @@ static void hb_adapt(void *self, long k, const double *red) {
         int stalled = s->warmup >= 20 && k - a->med_best_k >= STALL;
         if (k + 1 >= s->n_a || stalled) {
             enter_b(s, k + 1, red);
-            if (k + 1 >= s->c_start) a->stage = STAGE_A; /* no stages B, C (short warmup) */
+            if (k + 1 >= a->c_start) a->stage = STAGE_A; /* no stages B, C (short warmup) */
         }
         break;
     }
     case STAGE_B:
         a->h = hb_dual_avg_update(&a->da_b, acc);
-        if (k + 1 >= s->c_start) enter_c(s);
+        if (k + 1 >= a->c_start) enter_c(s);
         break;
     case STAGE_C:
-        if ((k - s->c_start) % 2 == 0) {
+        if ((k - a->c_start) % 2 == 0) {
             if (!s->max_fixed) a->step_max = hb_dual_avg_update(&a->da_max, acc);
         } else if (!s->min_fixed) {
             a->step_min = hb_dual_avg_update(&a->da_min, acc);
         }
+        if (s->autow && (k - a->c_start) % AUTO_WINDOW == AUTO_WINDOW - 1) auto_check(s, k, red);
         break;
     default:
         break;
@@ -560,7 +693,21 @@ static void hb_end_warmup(void *self) {
         a->step_max = s->cfg_max;
     }
     if (a->step_max < a->step_min) a->step_max = a->step_min;
+    if (!a->done) a->used = s->warmup;
+    s->used_d = (double)a->used;
     a->stage = STAGE_DONE;
+}
+
+static int hb_warmup_auto(void *self, hb_error *err) {
+    hb_heartbeat *s = self;
+    (void)err;
+    s->autow = 1;
+    return HB_OK;
+}
+
+static long hb_warmup_used(const void *self) {
+    const hb_heartbeat *s = self;
+    return s->a.done || s->a.stage == STAGE_DONE ? s->a.used : 0;
 }
 
 static double hb_step_size(const void *self) {
@@ -578,7 +725,7 @@ static double hb_step_size(const void *self) {
 static size_t hb_report(const void *self, hb_adapt_item *it, size_t max) {
     const hb_heartbeat *s = self;
     const hb_adapt_state *a = &s->a;
-    if (max < 12) return 0;
+    if (max < 15) return 0;
     size_t n = 0;
 #define SCALAR(nm, p) it[n++] = (hb_adapt_item){.name = (nm), .data = (p), .rows = 1, .cols = 1}
 #define TEXT(nm, t)                                                                                \
@@ -593,6 +740,11 @@ static size_t hb_report(const void *self, hb_adapt_item *it, size_t max) {
     SCALAR("stage_a_iterations", &a->a_iters);
     SCALAR("subchain_length", &s->n_sub_d);
     SCALAR("dense_fallback", &a->fallback);
+    it[n++] = (hb_adapt_item){.name = "warmup_used", .data = &s->used_d, .rows = 1, .cols = 1};
+    if (s->autow) {
+        SCALAR("warmup_rhat", &a->rhat);
+        SCALAR("warmup_step_change", &a->dstep);
+    }
     TEXT("adjust", adjust_words[s->adjust]);
     TEXT("schedule", schedule_words[s->schedule]);
     TEXT("metric", a->dense_active ? "dense" : s->metric == MET_IDENTITY ? "identity" : "diag");
@@ -635,6 +787,7 @@ static int hb_restore(void *self, const void *blob, hb_error *err) {
     memcpy(s->m, p, d * sizeof *s->m);
     p += d * sizeof *s->m;
     for (size_t i = 0; i < d; i++) s->sm[i] = sqrt(s->m[i]);
+    s->used_d = (double)s->a.used;
     if (s->S) {
         memcpy(s->S, p, d * d * sizeof *s->S);
         memcpy(s->Lc, p + d * d * sizeof *s->S, d * d * sizeof *s->Lc);
@@ -750,6 +903,8 @@ static int hb_create(hb_config *cfg, const hb_model *model, long warmup, void **
         if (!s->S || !s->Lc) abort();
     }
     s->a.stage = STAGE_A;
+    s->a.c_start = s->c_start;
+    s->a.rhat = s->a.dstep = INFINITY;
     s->a.h = s->a.h_b = 1.0;
     s->a.step_min = s->min_fixed ? s->cfg_min : 0.0;
     s->a.step_max = s->max_fixed ? s->cfg_max : 0.0;
@@ -758,8 +913,8 @@ static int hb_create(hb_config *cfg, const hb_model *model, long warmup, void **
 }
 
 static size_t hb_state_doubles(const void *self, size_t dim) {
-    (void)self;
-    return 2 * dim + 1;
+    const hb_heartbeat *s = self;
+    return 2 * dim + 1 + (s->autow ? 3 * (dim + 1) : 0); /* auto: window sums */
 }
 
 static size_t hb_workspace_doubles(const void *self, size_t dim) {
@@ -768,8 +923,8 @@ static size_t hb_workspace_doubles(const void *self, size_t dim) {
 }
 
 static size_t hb_red_doubles(const void *self, size_t dim) {
-    (void)self;
-    return RED_PSUM + dim;
+    (void)dim;
+    return red_count(self);
 }
 
 const hb_sampler_type hb_sampler_heartbeat = {
@@ -789,6 +944,8 @@ const hb_sampler_type hb_sampler_heartbeat = {
     .step = hb_step,
     .adapt = hb_adapt,
     .set_moments = hb_set_moments,
+    .warmup_auto = hb_warmup_auto,
+    .warmup_used = hb_warmup_used,
     .end_warmup = hb_end_warmup,
     .step_size = hb_step_size,
     .report = hb_report,

@@ -102,6 +102,13 @@ typedef struct hb_sampler_type {
     /* Pooled moments of the positions accumulated since the last update (packed as the
        plan's moments kind says). Returns HB_OK or an error (e.g. non-finite variance). */
     int (*set_moments)(void *self, const double *moments, hb_error *err);
+    /* Optional: [run] warmup = auto. warmup_auto is called once right after create (whose
+       warmup is then [run] warmup_max, the cap); a sampler without it rejects auto.
+       warmup_used returns 0 while warmup must go on, else the warmup iterations used (the
+       loop stops after that many). It must depend only on pooled statistics, so that every
+       rank stops at the same iteration whatever the ranks x threads. */
+    int (*warmup_auto)(void *self, hb_error *err);
+    long (*warmup_used)(const void *self);
     /* End of warmup: freeze adaptation. */
     void (*end_warmup)(void *self);
     /* The adapted step size (progress) and the adaptation report for /adaptation: at most

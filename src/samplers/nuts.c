@@ -160,8 +160,24 @@ typedef struct subtree {
     double lsw;
 } subtree;
 
-/* One leapfrog step of signed size e from node a into node b (the same arithmetic as
-   leapfrog()); returns H at b. */
+/* The second half of the momentum step at b (p += he g) and the summed m p^2. */
+static double half_kick(double *restrict pb, const double *restrict gb, const double *restrict m,
+                        double he, size_t d) {
+    double k = 0;
+#pragma omp simd reduction(+ : k)
+    for (size_t i = 0; i < d; i++) {
+        pb[i] += he * gb[i];
+        k += m[i] * pb[i] * pb[i];
+    }
+    return k;
+}
+
+/* One leapfrog step of signed size e from node a into node b: the same arithmetic as
+   leapfrog() with hb_model_eval_one, whose check of the gradient is deferred. A non-finite
+   gradient component makes the summed m p^2 non-finite (p = p_half + he g with he != 0,
+   m > 0), so the gradient only needs checking when lp or that sum is not finite; an invalid
+   point then gets hb_model_eval_one's lp = -inf and zero gradient and its momentum is
+   recomputed from it. Returns H at b. */
 static double leapfrog_to(tree *t, int a, int b, double e) {
     const size_t d = t->d;
     const double he = 0.5 * e;
@@ -175,14 +191,23 @@ static double leapfrog_to(tree *t, int a, int b, double e) {
         pb[i] = p;
         qb[i] = qa[i] + e * m[i] * p;
     }
-    const double lp = hb_model_eval_one(t->model, qb, gb);
-    t->lp[b] = lp;
-    double k = 0;
-#pragma omp simd reduction(+ : k)
-    for (size_t i = 0; i < d; i++) {
-        pb[i] += he * gb[i];
-        k += m[i] * pb[i] * pb[i];
+    const hb_model *model = t->model;
+    double lp = -INFINITY;
+    const int rc = model->vt->logp_grad(model->impl, qb, &lp, gb);
+    double k = half_kick(pb, gb, m, he, d);
+    if (!(rc == 0 && isfinite(lp) && isfinite(k))) {
+        int ok = rc == 0 && isfinite(lp);
+        for (size_t i = 0; ok && i < d; i++) ok = isfinite(gb[i]);
+        if (!ok) {
+            lp = -INFINITY;
+            for (size_t i = 0; i < d; i++) {
+                gb[i] = 0.0;
+                pb[i] = pa[i] + he * ga[i];
+            }
+            k = half_kick(pb, gb, m, he, d);
+        }
     }
+    t->lp[b] = lp;
     double h = -lp + 0.5 * k;
     return isnan(h) ? INFINITY : h;
 }

@@ -240,6 +240,31 @@ static int merge_uturn(const double *restrict m, const double *restrict rho_a,
     return e1 > 0 && b1 > 0 && e2 > 0 && b2 > 0 && e3 > 0 && b3 > 0;
 }
 
+/* merge_uturn when both subtrees are single points A, B (rho_a = p_beg = p_a_end = p_A,
+   rho_b = p_end = p_b_beg = p_B): the three sums rho_a + rho_b, rho_a + p_b_beg and
+   rho_b + p_a_end are the same numbers p_A + p_B, so e2 = e3 = e1 and b2 = b3 = b1 bitwise;
+   only e1 and b1 are computed (in the same simd reduction). */
+static int merge_uturn_pair(const double *restrict m, const double *restrict pa,
+                            const double *restrict pb, double *restrict rho_out, size_t d) {
+    double e1 = 0, b1 = 0;
+#pragma omp simd reduction(+ : e1, b1)
+    for (size_t i = 0; i < d; i++) {
+        const double r = pa[i] + pb[i];
+        rho_out[i] = r;
+        e1 += (m[i] * pb[i]) * r;
+        b1 += (m[i] * pa[i]) * r;
+    }
+    return e1 > 0 && b1 > 0;
+}
+
+static int merge(const double *m, const double *rho_a, const double *rho_b, const double *p_beg,
+                 const double *p_end, const double *p_a_end, const double *p_b_beg, double *rho_out,
+                 size_t d) {
+    if (rho_a == p_beg && p_a_end == p_beg && rho_b == p_end && p_b_beg == p_end)
+        return merge_uturn_pair(m, p_beg, p_end, rho_out, d);
+    return merge_uturn(m, rho_a, rho_b, p_beg, p_end, p_a_end, p_b_beg, rho_out, d);
+}
+
 /* One leapfrog step from node `from` as a subtree of depth 0. */
 static int build_leaf(tree *t, int from, double sign, subtree *out) {
     const int n = node_new(t);
@@ -279,8 +304,8 @@ static int build_tree(tree *t, int depth, int from, double sign, double *rho_buf
         node_put(t, b.prop);
         out->prop = a.prop;
     }
-    const int persist = merge_uturn(t->m, a.rho, b.rho, node_p(t, a.beg), node_p(t, b.end),
-                                    node_p(t, a.end), node_p(t, b.beg), rho_buf, t->d);
+    const int persist = merge(t->m, a.rho, b.rho, node_p(t, a.beg), node_p(t, b.end),
+                              node_p(t, a.end), node_p(t, b.beg), rho_buf, t->d);
     out->rho = rho_buf;
     out->beg = a.beg;
     out->end = b.end;
@@ -435,8 +460,8 @@ static void transition(const nuts *s, const hb_model *model, chain_ws *w, double
             node_put(&t, sub.prop);
         }
         lsw = log_sum_exp(lsw, sub.lsw);
-        int persist = merge_uturn(m, rho_bck, rho_fwd, node_p(&t, bb), node_p(&t, ff),
-                                  node_p(&t, bf), node_p(&t, fb), rho_new, d);
+        int persist = merge(m, rho_bck, rho_fwd, node_p(&t, bb), node_p(&t, ff), node_p(&t, bf),
+                            node_p(&t, fb), rho_new, d);
         rho = rho_new;
         rho_k = (rho_k + 2) % 3;
         if (!persist) break;

@@ -289,6 +289,12 @@ static int build_tree(tree *t, int depth, int from, double sign, double *rho_buf
     /* the initial half, then the final half continuing from where the initial one ended */
     if (!build_tree(t, depth - 1, from, sign, ra, &a)) return 0;
     if (!build_tree(t, depth - 1, a.end, sign, rb, &b)) return 0;
+    /* Stan samples from the merged subtree, then checks its U-turn; when the check fails the
+       transition ends and that sample (its log-sum-exp, exp and uniform, the chain's stream
+       being used no further) is never looked at, so it is skipped. */
+    const int persist = merge(t->m, a.rho, b.rho, node_p(t, a.beg), node_p(t, b.end),
+                              node_p(t, a.end), node_p(t, b.beg), rho_buf, t->d);
+    if (!persist) return 0;
     /* multinomial sample from the subtree */
     double lsw_sub = log_sum_exp(a.lsw, b.lsw);
     out->lsw = lsw_sub;
@@ -304,14 +310,12 @@ static int build_tree(tree *t, int depth, int from, double sign, double *rho_buf
         node_put(t, b.prop);
         out->prop = a.prop;
     }
-    const int persist = merge(t->m, a.rho, b.rho, node_p(t, a.beg), node_p(t, b.end),
-                              node_p(t, a.end), node_p(t, b.beg), rho_buf, t->d);
     out->rho = rho_buf;
     out->beg = a.beg;
     out->end = b.end;
     node_put(t, a.end);
     node_put(t, b.beg);
-    return persist;
+    return 1;
 }
 
 /* Workspace of one chain's transition (vectors of stride >= d doubles, 64-byte aligned when
@@ -459,12 +463,12 @@ static void transition(const nuts *s, const hb_model *model, chain_ws *w, double
         } else {
             node_put(&t, sub.prop);
         }
-        lsw = log_sum_exp(lsw, sub.lsw);
         int persist = merge(m, rho_bck, rho_fwd, node_p(&t, bb), node_p(&t, ff), node_p(&t, bf),
                             node_p(&t, fb), rho_new, d);
+        if (!persist || depth == s->max_depth) break; /* the total weight is not needed */
+        lsw = log_sum_exp(lsw, sub.lsw);
         rho = rho_new;
         rho_k = (rho_k + 2) % 3;
-        if (!persist) break;
     }
     w->z_node = sample;
     set_point(&w->z, node_q(&t, sample), w->stride);

@@ -393,18 +393,23 @@ static void transition(const nuts *s, const hb_model *model, chain_ws *w, double
     const size_t d = s->dim;
     const double *m = w->m;
     momentum_from_noise(w->z.p, w->noise, m, d);
-    tree t = {.model = model,
-              .d = d,
-              .stride = w->stride,
-              .m = m,
-              .eps = eps,
-              .max_dh = s->max_dh,
-              .rng = rng,
-              .pool = w->pool,
-              .rho_l = w->rho_l};
+    /* Not zero-initialised (its arrays are large next to a small model's step): a node's
+       reference count and lp are set when it is taken from the free list. */
+    tree t;
+    t.model = model;
+    t.d = d;
+    t.stride = w->stride;
+    t.m = m;
+    t.eps = eps;
+    t.max_dh = s->max_dh;
+    t.n_leapfrog = 0;
+    t.divergent = 0;
+    t.sum_metro = 0;
+    t.rng = rng;
+    t.pool = w->pool;
+    t.rho_l = w->rho_l;
     const int n_nodes = (int)POOL_NODES(s->max_depth);
     const int z0 = w->z_node;
-    for (int k = 0; k < n_nodes; k++) t.ref[k] = 0;
     t.n_free = 0;
     for (int k = n_nodes - 1; k >= 0; k--)
         if (k != z0) t.free_[t.n_free++] = k;

@@ -91,10 +91,17 @@ void hb_model_eval_wide(const hb_model *m, size_t nl, const double *x, double *l
 
 double hb_model_eval_one(const hb_model *m, const double *x, double *g) {
     const size_t d = m->dim;
-    double l = -INFINITY, bad = 0.0;
+    double l = -INFINITY;
     int rc = m->vt->logp_grad(m->impl, x, &l, g);
-    for (size_t i = 0; i < d; i++) bad += g[i] * 0.0;
-    if (rc == 0 && isfinite(l) && bad == 0.0) return l;
+    if (rc == 0 && isfinite(l)) {
+        /* g * 0 is +-0 for finite g and NaN for inf or NaN, so the sum is 0 exactly when
+           the gradient is finite, in any order: a vectorised reduction (not a chain of
+           dependent additions, which cost as much as a cheap model's gradient). */
+        double bad = 0.0;
+#pragma omp simd reduction(+ : bad)
+        for (size_t i = 0; i < d; i++) bad += g[i] * 0.0;
+        if (bad == 0.0) return l;
+    }
     for (size_t i = 0; i < d; i++) g[i] = 0.0;
     return -INFINITY;
 }

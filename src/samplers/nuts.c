@@ -13,6 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__AVX512F__) || defined(__AVX__)
+#include <immintrin.h>
+#endif
+
 #include "adapt/adapt.h"
 #include "core/rng.h"
 #include "samplers/sampler.h"
@@ -58,25 +62,6 @@ typedef struct point {
     double lp;
 } point;
 
-typedef struct tree {
-    const hb_model *model;
-    size_t d;
-    const double *m; /* inverse metric */
-    double eps, H0, max_dh;
-    point z; /* the integrator's current point */
-    int n_leapfrog, divergent;
-    double sum_metro;
-    hb_rng_stream *rng;
-    double *lvl; /* scratch per recursion level: LVL_VECS vectors + LVL_POINT points */
-    double *tmp; /* one vector */
-} tree;
-
-enum {
-    LVL_VECS = 6
-}; /* p_init_end, p#_init_end, rho_init, p_final_beg, p#_final_beg,
-      rho_final; plus z_propose_final (3 vectors) */
-#define LVL_DOUBLES(d) ((LVL_VECS + 3) * (d))
-
 static void copy_point(point *dst, const point *src, size_t d) {
     memcpy(dst->q, src->q, d * sizeof *dst->q);
     memcpy(dst->p, src->p, d * sizeof *dst->p);
@@ -96,7 +81,8 @@ static double energy(const point *z, const double *m, size_t d) {
     return isnan(h) ? INFINITY : h;
 }
 
-/* One leapfrog step of signed size e (ALGORITHMS.md §6.1); returns H at the new point. */
+/* One leapfrog step of signed size e in place (ALGORITHMS.md §6.1; the step-size heuristic);
+   returns H at the new point. */
 static double leapfrog(const hb_model *model, const double *m, point *z, double e, size_t d) {
     const double he = 0.5 * e;
     double *q = z->q, *p = z->p, *g = z->g;
@@ -122,118 +108,277 @@ static double log_sum_exp(double a, double b) {
     return a > b ? a + log1p(exp(b - a)) : b + log1p(exp(a - b));
 }
 
-static double dot(const double *a, const double *b, size_t d) {
-    double s = 0;
-#pragma omp simd reduction(+ : s)
-    for (size_t i = 0; i < d; i++) s += a[i] * b[i];
-    return s;
+/* The tree works on nodes of a per-chain pool instead of copies: a node is one phase-space
+   point (q, p, g of NODE_VECS * stride doubles, and lp), reference-counted by the roles that
+   hold it (the selected sample, a subtree's proposal, a subtree's first and last point). Where
+   Stan copies a point (z_propose = z, p_sharp_end = p_sharp_beg, z_fwd = z, ...) the tree takes
+   a reference; the integrator writes each leapfrog step into a fresh node. p# = M p is never
+   stored: the U-turn products recompute m[i] * p[i], which is the value Stan stores. At most
+   3 nodes per recursion level are held (the first half's proposal and ends) plus the
+   trajectory's sample and four ends, so the pool has POOL_NODES(max_depth). */
+enum { NODE_VECS = 3 };
+#define POOL_NODES(max_depth) (3 * (size_t)(max_depth) + 8)
+#define MAX_POOL              POOL_NODES(30)
+
+typedef struct tree {
+    const hb_model *model;
+    size_t d, stride;
+    const double *m; /* inverse metric */
+    double eps, H0, max_dh;
+    int n_leapfrog, divergent;
+    double sum_metro;
+    hb_rng_stream *rng;
+    double *pool;  /* POOL_NODES nodes of NODE_VECS * stride */
+    double *rho_l; /* 2 rho vectors per recursion level */
+    double lp[MAX_POOL];
+    int ref[MAX_POOL], free_[MAX_POOL], n_free;
+} tree;
+
+static inline double *node_q(const tree *t, int n) {
+    return t->pool + (size_t)n * NODE_VECS * t->stride;
+}
+static inline double *node_p(const tree *t, int n) {
+    return node_q(t, n) + t->stride;
+}
+static inline double *node_g(const tree *t, int n) {
+    return node_q(t, n) + 2 * t->stride;
 }
 
-/* no_uturn(a, b, rho) = (b.rho > 0) and (a.rho > 0) (Stan's compute_criterion). */
-static int criterion(const double *ps_minus, const double *ps_plus, const double *rho, size_t d) {
-    return dot(ps_plus, rho, d) > 0 && dot(ps_minus, rho, d) > 0;
+static inline int node_new(tree *t) {
+    if (t->n_free == 0) abort(); /* cannot happen: POOL_NODES bounds the live nodes */
+    return t->free_[--t->n_free];
+}
+static inline void node_put(tree *t, int n) {
+    if (--t->ref[n] == 0) t->free_[t->n_free++] = n;
 }
 
-/* rho + v into out. */
-static const double *plus(double *out, const double *rho, const double *v, size_t d) {
-    for (size_t i = 0; i < d; i++) out[i] = rho[i] + v[i];
-    return out;
-}
+/* A built subtree: its proposal, first and last node (each holding one reference), the sum of
+   its momenta (rho: a node's p for a single step, else a level vector) and its log weight. */
+typedef struct subtree {
+    int prop, beg, end;
+    const double *rho;
+    double lsw;
+} subtree;
 
-static void sharp(double *out, const double *m, const double *p, size_t d) {
-    for (size_t i = 0; i < d; i++) out[i] = m[i] * p[i];
-}
-
-/* Stan's build_tree: a subtree of 2^depth leapfrog steps in direction sign from t->z.
-   rho accumulates (+=) the subtree's summed momentum; p_beg/p_end and their sharp forms
-   receive the momenta at its first and last point; *lsw is log-sum-exp'd with its weight. */
-static int build_tree(tree *t, int depth, point *z_propose, double *ps_beg, double *ps_end,
-                      double *rho, double *p_beg, double *p_end, double sign, double *lsw) {
-    const size_t d = t->d;
-    if (depth == 0) {
-        double h = leapfrog(t->model, t->m, &t->z, sign * t->eps, d);
-        t->n_leapfrog++;
-        if (h - t->H0 > t->max_dh) t->divergent = 1;
-        *lsw = log_sum_exp(*lsw, t->H0 - h);
-        t->sum_metro += t->H0 - h > 0 ? 1.0 : exp(t->H0 - h);
-        copy_point(z_propose, &t->z, d);
-        sharp(ps_beg, t->m, t->z.p, d);
-        memcpy(ps_end, ps_beg, d * sizeof *ps_end);
-        for (size_t i = 0; i < d; i++) rho[i] += t->z.p[i];
-        memcpy(p_beg, t->z.p, d * sizeof *p_beg);
-        memcpy(p_end, t->z.p, d * sizeof *p_end);
-        return !t->divergent;
-    }
-    double *s = t->lvl + (size_t)depth * LVL_DOUBLES(d);
-    double *p_init_end = s, *ps_init_end = s + d, *rho_init = s + 2 * d;
-    double *p_final_beg = s + 3 * d, *ps_final_beg = s + 4 * d, *rho_final = s + 5 * d;
-    point z_final = {s + 6 * d, s + 7 * d, s + 8 * d, 0};
-
-    /* the initial half */
-    double lsw_init = -INFINITY;
-    memset(rho_init, 0, d * sizeof *rho_init);
-    if (!build_tree(t, depth - 1, z_propose, ps_beg, ps_init_end, rho_init, p_beg, p_init_end, sign,
-                    &lsw_init))
-        return 0;
-    /* the final half, continuing from where the initial one ended */
-    copy_point(&z_final, &t->z, d);
-    double lsw_final = -INFINITY;
-    memset(rho_final, 0, d * sizeof *rho_final);
-    if (!build_tree(t, depth - 1, &z_final, ps_final_beg, ps_end, rho_final, p_final_beg, p_end,
-                    sign, &lsw_final))
-        return 0;
-    /* multinomial sample from the subtree */
-    double lsw_sub = log_sum_exp(lsw_init, lsw_final);
-    *lsw = log_sum_exp(*lsw, lsw_sub);
-    if (lsw_final > lsw_sub) {
-        copy_point(z_propose, &z_final, d);
-    } else {
-        double accept = exp(lsw_final - lsw_sub);
-        if (hb_rng_stream_uniform(t->rng) < accept) copy_point(z_propose, &z_final, d);
-    }
-    double *rho_sub = t->tmp;
+/* The second half of the momentum step at b (p += he g) and the summed m p^2. */
+static double half_kick(double *restrict pb, const double *restrict gb, const double *restrict m,
+                        double he, size_t d) {
+    double k = 0;
+#pragma omp simd reduction(+ : k)
     for (size_t i = 0; i < d; i++) {
-        rho_sub[i] = rho_init[i] + rho_final[i];
-        rho[i] += rho_sub[i];
+        pb[i] += he * gb[i];
+        k += m[i] * pb[i] * pb[i];
     }
-    int persist = criterion(ps_beg, ps_end, rho_sub, d);
-    /* the extra checks across the two halves (Stan 2.21) */
-    persist = persist && criterion(ps_beg, ps_final_beg, plus(t->tmp, rho_init, p_final_beg, d), d);
-    persist = persist && criterion(ps_init_end, ps_end, plus(t->tmp, rho_final, p_init_end, d), d);
-    return persist;
+    return k;
 }
 
-/* Workspace of one chain's transition (contiguous vectors of length d). */
+/* One leapfrog step of signed size e from node a into node b: the same arithmetic as
+   leapfrog() with hb_model_eval_one, whose check of the gradient is deferred. A non-finite
+   gradient component makes the summed m p^2 non-finite (p = p_half + he g with he != 0,
+   m > 0), so the gradient only needs checking when lp or that sum is not finite; an invalid
+   point then gets hb_model_eval_one's lp = -inf and zero gradient and its momentum is
+   recomputed from it. Returns H at b. */
+static double leapfrog_to(tree *t, int a, int b, double e) {
+    const size_t d = t->d;
+    const double he = 0.5 * e;
+    const double *restrict m = t->m;
+    const double *restrict qa = node_q(t, a), *restrict pa = node_p(t, a),
+                           *restrict ga = node_g(t, a);
+    double *restrict qb = node_q(t, b), *restrict pb = node_p(t, b), *restrict gb = node_g(t, b);
+#pragma omp simd
+    for (size_t i = 0; i < d; i++) {
+        double p = pa[i] + he * ga[i];
+        pb[i] = p;
+        qb[i] = qa[i] + e * m[i] * p;
+    }
+    const hb_model *model = t->model;
+    double lp = -INFINITY;
+    const int rc = model->vt->logp_grad(model->impl, qb, &lp, gb);
+    double k = half_kick(pb, gb, m, he, d);
+    if (!(rc == 0 && isfinite(lp) && isfinite(k))) {
+        int ok = rc == 0 && isfinite(lp);
+        for (size_t i = 0; ok && i < d; i++) ok = isfinite(gb[i]);
+        if (!ok) {
+            lp = -INFINITY;
+            for (size_t i = 0; i < d; i++) {
+                gb[i] = 0.0;
+                pb[i] = pa[i] + he * ga[i];
+            }
+            k = half_kick(pb, gb, m, he, d);
+        }
+    }
+    t->lp[b] = lp;
+    double h = -lp + 0.5 * k;
+    return isnan(h) ? INFINITY : h;
+}
+
+/* Merging two adjacent subtrees A (first in time) and B: rho_out = rho_a + rho_b, and Stan's
+   generalised U-turn criterion on the merged tree together with the two extra checks
+   (Stan 2.21) in one pass:
+     (p#_end . rho) > 0, (p#_beg . rho) > 0 for rho = rho_a + rho_b, for rho_a + p_b_beg
+     (ends p#_beg, p#_b_beg) and for rho_b + p_a_end (ends p#_a_end, p#_end).
+   Each dot product is summed as Stan's criterion sums it in the scalar code (the simd
+   reduction of dot()); all six are computed, which changes no result. */
+static int merge_uturn(const double *restrict m, const double *restrict rho_a,
+                       const double *restrict rho_b, const double *restrict p_beg,
+                       const double *restrict p_end, const double *restrict p_a_end,
+                       const double *restrict p_b_beg, double *restrict rho_out, size_t d) {
+    double e1 = 0, b1 = 0, e2 = 0, b2 = 0, e3 = 0, b3 = 0;
+#pragma omp simd reduction(+ : e1, b1, e2, b2, e3, b3)
+    for (size_t i = 0; i < d; i++) {
+        const double sb = m[i] * p_beg[i], se = m[i] * p_end[i];
+        const double r = rho_a[i] + rho_b[i];
+        const double r2 = rho_a[i] + p_b_beg[i], r3 = rho_b[i] + p_a_end[i];
+        rho_out[i] = r;
+        e1 += se * r;
+        b1 += sb * r;
+        e2 += (m[i] * p_b_beg[i]) * r2;
+        b2 += sb * r2;
+        e3 += se * r3;
+        b3 += (m[i] * p_a_end[i]) * r3;
+    }
+    return e1 > 0 && b1 > 0 && e2 > 0 && b2 > 0 && e3 > 0 && b3 > 0;
+}
+
+/* merge_uturn when both subtrees are single points A, B (rho_a = p_beg = p_a_end = p_A,
+   rho_b = p_end = p_b_beg = p_B): the three sums rho_a + rho_b, rho_a + p_b_beg and
+   rho_b + p_a_end are the same numbers p_A + p_B, so e2 = e3 = e1 and b2 = b3 = b1 bitwise;
+   only e1 and b1 are computed (in the same simd reduction). */
+static int merge_uturn_pair(const double *restrict m, const double *restrict pa,
+                            const double *restrict pb, double *restrict rho_out, size_t d) {
+    double e1 = 0, b1 = 0;
+#pragma omp simd reduction(+ : e1, b1)
+    for (size_t i = 0; i < d; i++) {
+        const double r = pa[i] + pb[i];
+        rho_out[i] = r;
+        e1 += (m[i] * pb[i]) * r;
+        b1 += (m[i] * pa[i]) * r;
+    }
+    return e1 > 0 && b1 > 0;
+}
+
+static int merge(const double *m, const double *rho_a, const double *rho_b, const double *p_beg,
+                 const double *p_end, const double *p_a_end, const double *p_b_beg, double *rho_out,
+                 size_t d) {
+    if (rho_a == p_beg && p_a_end == p_beg && rho_b == p_end && p_b_beg == p_end)
+        return merge_uturn_pair(m, p_beg, p_end, rho_out, d);
+    return merge_uturn(m, rho_a, rho_b, p_beg, p_end, p_a_end, p_b_beg, rho_out, d);
+}
+
+/* One leapfrog step from node `from` as a subtree of depth 0. */
+static int build_leaf(tree *t, int from, double sign, subtree *out) {
+    const int n = node_new(t);
+    double h = leapfrog_to(t, from, n, sign * t->eps);
+    t->n_leapfrog++;
+    if (h - t->H0 > t->max_dh) t->divergent = 1;
+    out->lsw = t->H0 - h;
+    t->sum_metro += t->H0 - h > 0 ? 1.0 : exp(t->H0 - h);
+    t->ref[n] = 3;
+    out->prop = out->beg = out->end = n;
+    out->rho = node_p(t, n);
+    return !t->divergent;
+}
+
+/* Stan's build_tree: a subtree of 2^depth leapfrog steps in direction sign from node
+   `from`; rho into rho_buf (depth > 0). On failure (divergence or U-turn) the transition
+   stops, so references held at that point are simply dropped with the pool. */
+static int build_tree(tree *t, int depth, int from, double sign, double *rho_buf, subtree *out) {
+    if (depth == 0) return build_leaf(t, from, sign, out);
+    double *ra = t->rho_l + (size_t)(2 * depth) * t->stride, *rb = ra + t->stride;
+    subtree a, b;
+    /* the initial half, then the final half continuing from where the initial one ended */
+    if (!build_tree(t, depth - 1, from, sign, ra, &a)) return 0;
+    if (!build_tree(t, depth - 1, a.end, sign, rb, &b)) return 0;
+    /* Stan samples from the merged subtree, then checks its U-turn; when the check fails the
+       transition ends and that sample (its log-sum-exp, exp and uniform, the chain's stream
+       being used no further) is never looked at, so it is skipped. */
+    const int persist = merge(t->m, a.rho, b.rho, node_p(t, a.beg), node_p(t, b.end),
+                              node_p(t, a.end), node_p(t, b.beg), rho_buf, t->d);
+    if (!persist) return 0;
+    /* multinomial sample from the subtree */
+    double lsw_sub = log_sum_exp(a.lsw, b.lsw);
+    out->lsw = lsw_sub;
+    int take_b = 1;
+    if (!(b.lsw > lsw_sub)) {
+        double accept = exp(b.lsw - lsw_sub);
+        take_b = hb_rng_stream_uniform(t->rng) < accept;
+    }
+    if (take_b) {
+        node_put(t, a.prop);
+        out->prop = b.prop;
+    } else {
+        node_put(t, b.prop);
+        out->prop = a.prop;
+    }
+    out->rho = rho_buf;
+    out->beg = a.beg;
+    out->end = b.end;
+    node_put(t, a.end);
+    node_put(t, b.beg);
+    return 1;
+}
+
+/* Workspace of one chain's transition (vectors of stride >= d doubles, 64-byte aligned when
+   the workspace is). */
 typedef struct chain_ws {
-    point z, z_fwd, z_bck, z_sample, z_propose;
-    double *p_fwd_fwd, *ps_fwd_fwd, *p_fwd_bck, *ps_fwd_bck;
-    double *p_bck_fwd, *ps_bck_fwd, *p_bck_bck, *ps_bck_bck;
-    double *rho, *rho_fwd, *rho_bck, *tmp, *m, *noise;
-    double *lvl;
+    size_t stride;
+    point z; /* the chain's point: in the pool (node z_node) */
+    int z_node;
+    point zs; /* scratch point of the step-size heuristic */
+    double *tmp, *m, *noise;
+    double *rho3; /* 3 trajectory-level rho vectors */
+    double *rho_l, *pool;
 } chain_ws;
 
-enum { CHAIN_VECS = 15 /* 5 points x 3 */ + 14 };
-
-static size_t chain_ws_doubles(size_t d, int max_depth) {
-    return CHAIN_VECS * d + (size_t)(max_depth + 1) * LVL_DOUBLES(d);
+static size_t ws_stride(size_t d) {
+    return (d + 7) / 8 * 8;
 }
 
-static void chain_ws_init(chain_ws *w, double *p, size_t d) {
-    point *pts[5] = {&w->z, &w->z_fwd, &w->z_bck, &w->z_sample, &w->z_propose};
-    for (int k = 0; k < 5; k++) {
-        pts[k]->q = p;
-        pts[k]->p = p + d;
-        pts[k]->g = p + 2 * d;
-        p += 3 * d;
-    }
-    double **v[14] = {&w->p_fwd_fwd,  &w->ps_fwd_fwd, &w->p_fwd_bck,  &w->ps_fwd_bck, &w->p_bck_fwd,
-                      &w->ps_bck_fwd, &w->p_bck_bck,  &w->ps_bck_bck, &w->rho,        &w->rho_fwd,
-                      &w->rho_bck,    &w->tmp,        &w->m,          &w->noise};
-    for (int k = 0; k < 14; k++) {
-        *v[k] = p;
-        p += d;
-    }
-    w->lvl = p;
+static size_t chain_ws_doubles(size_t d, int max_depth) {
+    return ws_stride(d) *
+           (3 + 3 + 3 + 2 * ((size_t)max_depth + 1) + NODE_VECS * POOL_NODES(max_depth));
+}
+
+static void set_point(point *z, double *base, size_t stride) {
+    z->q = base;
+    z->p = base + stride;
+    z->g = base + 2 * stride;
+}
+
+static void chain_ws_init(chain_ws *w, double *p, size_t d, int max_depth) {
+    const size_t st = ws_stride(d);
+    w->stride = st;
+    set_point(&w->zs, p, st);
+    p += 3 * st;
+    w->tmp = p;
+    w->m = p + st;
+    w->noise = p + 2 * st;
+    p += 3 * st;
+    w->rho3 = p;
+    p += 3 * st;
+    w->rho_l = p;
+    p += 2 * ((size_t)max_depth + 1) * st;
+    w->pool = p;
+    w->z_node = 0;
+    set_point(&w->z, w->pool, st);
+}
+
+/* p = z / sqrt(m), element by element. sqrt and division are correctly rounded, so the vector
+   forms give the scalar loop's values; the scalar loop itself does not vectorise (sqrt may set
+   errno). */
+static void momentum_from_noise(double *restrict p, const double *restrict z,
+                                const double *restrict m, size_t d) {
+    size_t i = 0;
+#if defined(__AVX512F__)
+    for (; i + 8 <= d; i += 8)
+        _mm512_storeu_pd(
+            p + i, _mm512_div_pd(_mm512_loadu_pd(z + i), _mm512_sqrt_pd(_mm512_loadu_pd(m + i))));
+#elif defined(__AVX__)
+    for (; i + 4 <= d; i += 4)
+        _mm256_storeu_pd(
+            p + i, _mm256_div_pd(_mm256_loadu_pd(z + i), _mm256_sqrt_pd(_mm256_loadu_pd(m + i))));
+#endif
+    for (; i < d; i++) p[i] = z[i] / sqrt(m[i]);
 }
 
 typedef struct transition_out {
@@ -242,76 +387,97 @@ typedef struct transition_out {
 } transition_out;
 
 /* One NUTS transition from w->z (q, g, lp set; p drawn here from noise). On return w->z
-   holds the selected point. */
+   holds the selected point (a node of the pool). */
 static void transition(const nuts *s, const hb_model *model, chain_ws *w, double eps,
                        hb_rng_stream *rng, transition_out *res) {
     const size_t d = s->dim;
     const double *m = w->m;
-    for (size_t i = 0; i < d; i++) w->z.p[i] = w->noise[i] / sqrt(m[i]);
-    tree t = {.model = model,
-              .d = d,
-              .m = m,
-              .eps = eps,
-              .max_dh = s->max_dh,
-              .z = w->z,
-              .rng = rng,
-              .lvl = w->lvl,
-              .tmp = w->tmp};
+    momentum_from_noise(w->z.p, w->noise, m, d);
+    /* Not zero-initialised (its arrays are large next to a small model's step): a node's
+       reference count and lp are set when it is taken from the free list. */
+    tree t;
+    t.model = model;
+    t.d = d;
+    t.stride = w->stride;
+    t.m = m;
+    t.eps = eps;
+    t.max_dh = s->max_dh;
+    t.n_leapfrog = 0;
+    t.divergent = 0;
+    t.sum_metro = 0;
+    t.rng = rng;
+    t.pool = w->pool;
+    t.rho_l = w->rho_l;
+    const int n_nodes = (int)POOL_NODES(s->max_depth);
+    const int z0 = w->z_node;
+    t.n_free = 0;
+    for (int k = n_nodes - 1; k >= 0; k--)
+        if (k != z0) t.free_[t.n_free++] = k;
+    t.lp[z0] = w->z.lp;
     t.H0 = energy(&w->z, m, d);
-    copy_point(&w->z_fwd, &w->z, d);
-    copy_point(&w->z_bck, &w->z, d);
-    copy_point(&w->z_sample, &w->z, d);
-    double *ends_p[4] = {w->p_fwd_fwd, w->p_fwd_bck, w->p_bck_fwd, w->p_bck_bck};
-    double *ends_ps[4] = {w->ps_fwd_fwd, w->ps_fwd_bck, w->ps_bck_fwd, w->ps_bck_bck};
-    for (int k = 0; k < 4; k++) {
-        memcpy(ends_p[k], w->z.p, d * sizeof(double));
-        sharp(ends_ps[k], m, w->z.p, d);
-    }
-    memcpy(w->rho, w->z.p, d * sizeof *w->rho);
+    /* the trajectory's ends (backward-most bb, forward-most ff; bf and fb are the inner ends
+       of the backward and forward parts) and the sample all start at z0 */
+    int bb = z0, bf = z0, fb = z0, ff = z0, sample = z0;
+    t.ref[z0] = 5;
+    const double *rho = node_p(&t, z0);
+    int rho_k = 0; /* rho3[rho_k] is not rho */
     double lsw = 0;
     int depth = 0;
     while (depth < s->max_depth) {
-        memset(w->rho_fwd, 0, d * sizeof(double));
-        memset(w->rho_bck, 0, d * sizeof(double));
-        double lsw_sub = -INFINITY;
+        double *sub_buf = w->rho3 + (size_t)rho_k * w->stride;
+        double *rho_new = w->rho3 + (size_t)((rho_k + 1) % 3) * w->stride;
+        const double *rho_fwd, *rho_bck;
+        subtree sub;
         int valid;
         if (hb_rng_stream_uniform(rng) > 0.5) {
-            /* forward: the old trajectory becomes the backward subtree */
-            memcpy(w->rho_bck, w->rho, d * sizeof(double));
-            memcpy(w->p_bck_fwd, w->p_fwd_fwd, d * sizeof(double));
-            memcpy(w->ps_bck_fwd, w->ps_fwd_fwd, d * sizeof(double));
-            copy_point(&t.z, &w->z_fwd, d);
-            valid = build_tree(&t, depth, &w->z_propose, w->ps_fwd_bck, w->ps_fwd_fwd, w->rho_fwd,
-                               w->p_fwd_bck, w->p_fwd_fwd, 1.0, &lsw_sub);
-            copy_point(&w->z_fwd, &t.z, d);
+            /* forward: the old trajectory becomes the backward part */
+            rho_bck = rho;
+            t.ref[ff]++;
+            node_put(&t, bf);
+            bf = ff;
+            valid = build_tree(&t, depth, ff, 1.0, sub_buf, &sub);
+            if (!valid) break;
+            node_put(&t, fb);
+            node_put(&t, ff);
+            fb = sub.beg;
+            ff = sub.end;
+            rho_fwd = sub.rho;
         } else {
-            memcpy(w->rho_fwd, w->rho, d * sizeof(double));
-            memcpy(w->p_fwd_bck, w->p_bck_bck, d * sizeof(double));
-            memcpy(w->ps_fwd_bck, w->ps_bck_bck, d * sizeof(double));
-            copy_point(&t.z, &w->z_bck, d);
-            valid = build_tree(&t, depth, &w->z_propose, w->ps_bck_fwd, w->ps_bck_bck, w->rho_bck,
-                               w->p_bck_fwd, w->p_bck_bck, -1.0, &lsw_sub);
-            copy_point(&w->z_bck, &t.z, d);
+            rho_fwd = rho;
+            t.ref[bb]++;
+            node_put(&t, fb);
+            fb = bb;
+            valid = build_tree(&t, depth, bb, -1.0, sub_buf, &sub);
+            if (!valid) break;
+            node_put(&t, bf);
+            node_put(&t, bb);
+            bf = sub.beg;
+            bb = sub.end;
+            rho_bck = sub.rho;
         }
-        if (!valid) break;
         depth++;
         /* biased progressive sampling: favour the new subtree */
-        if (lsw_sub > lsw) {
-            copy_point(&w->z_sample, &w->z_propose, d);
-        } else {
-            double accept = exp(lsw_sub - lsw);
-            if (hb_rng_stream_uniform(rng) < accept) copy_point(&w->z_sample, &w->z_propose, d);
+        int take = 1;
+        if (!(sub.lsw > lsw)) {
+            double accept = exp(sub.lsw - lsw);
+            take = hb_rng_stream_uniform(rng) < accept;
         }
-        lsw = log_sum_exp(lsw, lsw_sub);
-        for (size_t i = 0; i < d; i++) w->rho[i] = w->rho_bck[i] + w->rho_fwd[i];
-        int persist = criterion(w->ps_bck_bck, w->ps_fwd_fwd, w->rho, d);
-        persist = persist && criterion(w->ps_bck_bck, w->ps_fwd_bck,
-                                       plus(w->tmp, w->rho_bck, w->p_fwd_bck, d), d);
-        persist = persist && criterion(w->ps_bck_fwd, w->ps_fwd_fwd,
-                                       plus(w->tmp, w->rho_fwd, w->p_bck_fwd, d), d);
-        if (!persist) break;
+        if (take) {
+            node_put(&t, sample);
+            sample = sub.prop;
+        } else {
+            node_put(&t, sub.prop);
+        }
+        int persist = merge(m, rho_bck, rho_fwd, node_p(&t, bb), node_p(&t, ff), node_p(&t, bf),
+                            node_p(&t, fb), rho_new, d);
+        if (!persist || depth == s->max_depth) break; /* the total weight is not needed */
+        lsw = log_sum_exp(lsw, sub.lsw);
+        rho = rho_new;
+        rho_k = (rho_k + 2) % 3;
     }
-    copy_point(&w->z, &w->z_sample, d);
+    w->z_node = sample;
+    set_point(&w->z, node_q(&t, sample), w->stride);
+    w->z.lp = t.lp[sample];
     res->accept = t.n_leapfrog > 0 ? t.sum_metro / t.n_leapfrog : 0;
     res->energy = energy(&w->z, m, d);
     res->depth = depth;
@@ -329,7 +495,7 @@ static double init_stepsize(const nuts *s, const hb_model *model, chain_ws *w, d
                             int64_t *grads) {
     const size_t d = s->dim;
     if (d == 0 || eps == 0 || eps > 1e7 || isnan(eps)) return eps;
-    point z0 = w->z_propose; /* scratch copy of the starting point */
+    point z0 = w->zs; /* scratch copy of the starting point */
     copy_point(&z0, &w->z, d);
     int direction = 0;
     for (uint32_t trial = 0; trial < 4096; trial++) {
@@ -538,7 +704,7 @@ static void nuts_step(const hb_step_ctx *ctx, hb_batch *b, double *ws, hb_step_o
     const size_t d = ctx->dim;
     double *noise = ws;
     chain_ws w;
-    chain_ws_init(&w, ws + d * L, d);
+    chain_ws_init(&w, ws + d * L, d, s->max_depth);
     hb_rng_normals_lanes(ctx->seed, b->chain0, ctx->iter, HB_RNG_PROPOSAL, d, noise);
     const int pooled_heur = !s->per_chain && ctx->warmup && s->need_heur;
     double red[R_M] = {0};

@@ -410,14 +410,22 @@ def main():
     p.add_argument("--parts", default="grad ess b2", help="any of: grad ess b2")
     p.add_argument("--tables-only", action="store_true",
                    help="no runs: rebuild OUT/compare.md from OUT/compare.jsonl, merging the "
-                        "rows of all runs target by target (a later run's keys win)")
+                        "rows of all runs target by target (a later run's keys win; b² runs "
+                        "of other seeds are added)")
     a = p.parse_args()
     if a.tables_only:
         merged = {}
+        runs = ("stan_b2_runs", "hb_b2_runs", "hb_b2_runs_dense")
         for line in open(os.path.join(a.out, "compare.jsonl")):
             if line.strip():
                 r = json.loads(line)
-                merged.setdefault(r["target"], {}).update(r)
+                m = merged.setdefault(r["target"], {})
+                for k in runs:  # b² runs of several invocations (e.g. more seeds) add up;
+                    if k in r and k in m:  # a run of the same seed and layout replaces
+                        new_ = {(x["seed"], x.get("chains"), x.get("threads")): x
+                                for x in m[k] + r[k]}
+                        r[k] = list(new_.values())
+                m.update(r)
         md = tables(list(merged.values()))
         open(os.path.join(a.out, "compare.md"), "w").write(md)
         print(md)

@@ -11,7 +11,7 @@
 #   row per run, see b2.py) and OUT_DIR/curves/*.npz; bench/heartbeat/report.py turns them
 #   into tables and figures. Environment: CHAINS (256), WARMUP (400), GRADS (sampling
 #   gradients per chain, 4000), THREADS (2), SHARED (../shared), TARGETS (space-separated
-#   subset of target tags).
+#   subset of target tags), BASELINES (samplers of the baselines part: "nuts hmc chees").
 set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
 BUILD=${1:-build}
@@ -107,16 +107,20 @@ for part in $PARTS; do
         done
         ;;
     baselines)
-        # only the HMC family (same tags as in main), to add them to an existing main run
+        # only the HMC family (same tags as in main), to add them to an existing main run;
+        # BASELINES (default "nuts hmc chees") picks a subset, e.g. BASELINES=chees
         for t in $TARGETS; do
-            for s in nuts hmc chees; do
+            for s in ${BASELINES:-nuts hmc chees}; do
                 if has_sampler $s; then
                     run "main.$t.$s" "$t" "algorithm = $s" $DRAWS_HB 1
+                else
+                    echo "$s: not in this build's registry, skipped" >&2
                 fi
             done
-            if has_sampler nuts; then
-                run "main.$t.nuts-pooled" "$t" 'algorithm = nuts\n[nuts]\nadapt = pooled' $DRAWS_HB 1
-            fi
+            case " ${BASELINES:-nuts} " in
+            *" nuts "*)
+                run "main.$t.nuts-pooled" "$t" 'algorithm = nuts\n[nuts]\nadapt = pooled' $DRAWS_HB 1 ;;
+            esac
         done
         ;;
     floor)

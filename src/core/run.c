@@ -709,7 +709,11 @@ int hb_run(MPI_Comm comm, const hb_run_options *opt, hb_error *err) {
                          .n_stats = ns + 1,
                          .stats = spec,
                          .chunk_draws = nd,
-                         .deflate = (int)r->rs.deflate};
+                         .deflate = (int)r->rs.deflate,
+                         /* readers trust only draws below draws_committed, so the NaN fill
+                            (a second write pass over the whole file) is skipped where it can
+                            be: uncompressed chunks are all allocated at create */
+                         .no_fill = r->rs.deflate == 0};
     lay.chunk_chains = chunk_chains(r, nd);
     hb_h5out *out = NULL;
     /* output = none: sample without writing (benchmarks, dry runs). */

@@ -5,6 +5,7 @@
 #include "io/h5out.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <hdf5.h>
 #include <hdf5_hl.h>
 #include <limits.h>
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -688,6 +690,25 @@ static void now_iso8601(char *buf, size_t len) {
 
 /* ---- create ---- */
 
+/* Without the fill pass nothing writes the allocated chunks at create, and the file is sparse:
+   rank 0 reserves its blocks with fallocate (no data written), so a disk too small for the
+   run still fails here, before sampling. File systems without fallocate (EOPNOTSUPP) are
+   left sparse; a full disk is then found by the first write that does not fit. */
+static void reserve_space(hb_h5out *o, hb_error *e) {
+    if (o->rank != 0) return;
+    int fd = open(o->tmp_path, O_WRONLY);
+    struct stat st;
+    int rc = fd < 0 || fstat(fd, &st) != 0 ? -1 : 0;
+    if (rc == 0 && st.st_size > 0 && fallocate(fd, 0, 0, st.st_size) != 0 && errno != EOPNOTSUPP &&
+        errno != ENOSYS)
+        rc = -1;
+    int saved = errno;
+    if (fd >= 0) close(fd);
+    if (rc != 0)
+        hb_fail(e, HB_ERR_IO, "%s: cannot reserve the file's %lld bytes: %s", o->path,
+                fd < 0 ? 0LL : (long long)st.st_size, strerror(saved));
+}
+
 static hid_t stat_ftype(hb_stat_type t) {
     return t == HB_STAT_F64 ? H5T_IEEE_F64LE : t == HB_STAT_BOOL ? H5T_STD_I8LE : H5T_STD_I64LE;
 }
@@ -875,6 +896,7 @@ int hb_h5out_create(hb_h5out **out, MPI_Comm comm, const char *path, const hb_ou
     close_id(&sc_draw);
     STEP(if (H5Fflush(o->file, H5F_SCOPE_GLOBAL) < 0) io_fail(o, &e, "cannot flush"));
     MPI_Barrier(o->comm);
+    if (o->no_fill) STEP(reserve_space(o, &e));
     STEP(if (o->rank == 0 && rename(o->tmp_path, o->path) != 0) hb_fail(
         &e, HB_ERR_IO, "cannot rename %s to %s: %s", o->tmp_path, o->path, strerror(errno)));
     free(o->tmp_path);

@@ -530,6 +530,8 @@ static int at_boundary(run *r, int phase, int64_t next, double t_warm, double t_
     if (w) {
         write_pending(w);
         if (w->rc) return w->rc;
+        /* ... and durable: the per-batch flushes do not fsync */
+        if (w->out && hb_h5out_sync(w->out, err)) return err->code;
     }
     if (write_checkpoint(r, phase, next, t_warm, t_samp, err)) return err->code;
     if (due == 2)

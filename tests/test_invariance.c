@@ -29,8 +29,10 @@ static void check_sampler(const char *algorithm) {
              algorithm);
     snprintf(name, sizeof name, "inv_%s.ini", algorithm);
     char *cfg = hbt_write_file(name, text);
-    /* ranks, threads, write batch: the last layout also changes how draws are batched for
-       writing, which must not change them either */
+    /* ranks, threads, write batch: 40 draws in 3 or 6 batches, so batch k is written while
+       k + 1 is sampled (with one thread per rank a second thread samples meanwhile); the
+       last layout also changes how draws are batched for writing, which must not change
+       them either */
     const char *layouts[][3] = {
         {"1", "1", "16"}, {"1", "2", "16"}, {"2", "1", "16"}, {"4", "1", "16"}, {"2", "2", "7"}};
     blob ref = {0};
@@ -40,9 +42,9 @@ static void check_sampler(const char *algorithm) {
                  layouts[k][1]);
         int rc = hbt_sh(&log,
                         "OMP_NUM_THREADS=%s %s -n %s --oversubscribe --bind-to none %s run %s "
-                        "--output %s --quiet",
+                        "--output %s --quiet --set run.write_batch=%s",
                         layouts[k][1], hbt_env("HB_MPIEXEC"), layouts[k][0], hbt_env("HB_BIN"), cfg,
-                        out);
+                        out, layouts[k][2]);
         if (rc != 0)
             fprintf(stderr, "  %s %s ranks x %s threads failed: %s\n", algorithm, layouts[k][0],
                     layouts[k][1], log);

@@ -38,6 +38,8 @@ typedef struct run_settings {
 typedef struct run {
     MPI_Comm comm;
     int rank, size, nthreads;
+    int team; /* threads of the sampling region: nthreads, or 2 when one thread per rank
+                 writes (the second samples while the first is in the collective write) */
     run_settings rs;
     hb_config *cfg;
     char *effective;
@@ -209,11 +211,12 @@ static void setup_batches(run *r) {
         b->n_real = (int)(end - b->chain0);
     }
     r->nthreads = omp_get_max_threads();
+    r->team = r->nthreads > 1 || strcmp(r->rs.output, "none") == 0 ? r->nthreads : 2;
     size_t ws = (r->n_ws > 2 * d * L + 2 * d ? r->n_ws : 2 * d * L + 2 * d) + 2 * d + 64;
-    r->ws = alloc_doubles(ws * (size_t)r->nthreads);
+    r->ws = alloc_doubles(ws * (size_t)r->team);
     r->n_ws = ws;
-    r->lane_stats = alloc_doubles((r->n_stats + 1) * L * HB_STEP_GROUP * (size_t)r->nthreads);
-    r->outbuf = alloc_doubles((r->n_out * L + d + r->n_out) * (size_t)r->nthreads);
+    r->lane_stats = alloc_doubles((r->n_stats + 1) * L * HB_STEP_GROUP * (size_t)r->team);
+    r->outbuf = alloc_doubles((r->n_out * L + d + r->n_out) * (size_t)r->team);
     r->red = alloc_doubles((r->n_red ? r->n_red : 1) * r->nb_local);
     r->moments = alloc_doubles((1 + 2 * d) * r->nb_local);
 }
@@ -366,66 +369,91 @@ static void store_stat(void *arr, hb_stat_type t, size_t idx, double v) {
         ((int64_t *)arr)[idx] = (int64_t)v;
 }
 
+/* A batch of draws sampled but not yet written: written collectively by the master thread
+   (the only one calling MPI and HDF5) while the other threads sample the next batch. */
+typedef struct pending_write {
+    hb_h5out *out;
+    size_t j0, nd; /* 0 draws: nothing pending */
+    const draw_buffers *db;
+    int rc;
+    hb_error *err;
+} pending_write;
+
+static void write_pending(pending_write *w) {
+    if (w->nd == 0) return;
+    w->rc = hb_h5out_write_draws(w->out, w->j0, w->nd, w->db->pos,
+                                 (const void *const *)w->db->stats, w->err);
+    w->nd = 0;
+}
+
 /* Sampling iterations for draws [j0, j0 + nd): each group of consecutive batches (one batch,
    or up to HB_STEP_GROUP when the sampler has step_group) runs all of them on its own (no
    reductions in sampling), which keeps it in cache. Groups are handed to threads in chunks
    (one shared counter update per chunk, not per batch; threads work on distant memory).
-   Draws land in db laid out [n_local][nd][dim], as the writer takes them. */
-static void sample_block(run *r, size_t j0, size_t nd, draw_buffers *db) {
+   Draws land in db laid out [n_local][nd][dim], as the writer takes them. If w has draws
+   pending, the master thread first writes them (collective over ranks) and then joins the
+   loop, which the other threads have started: writing batch k overlaps sampling batch
+   k + 1. The draws do not depend on which thread steps which group. */
+static void sample_block(run *r, size_t j0, size_t nd, draw_buffers *db, pending_write *w) {
     const int keep = db->pos != NULL; /* output = none: sample, keep nothing */
     size_t d = r->dim, ns = r->n_stats;
     int64_t grads = 0;
     const int64_t thin = r->rs.thin;
     const size_t G = r->st->step_group ? HB_STEP_GROUP : 1;
     const size_t ngroups = (r->nb_local + G - 1) / G;
-    const int chunk = (int)(ngroups / (16 * (size_t)r->nthreads)) + 1;
-#pragma omp parallel for schedule(dynamic, chunk) reduction(+ : grads)
-    for (size_t q = 0; q < ngroups; q++) {
-        int t = omp_get_thread_num();
-        const size_t k0 = q * G, n = r->nb_local - k0 < G ? r->nb_local - k0 : G;
-        hb_batch *bs[HB_STEP_GROUP];
-        hb_step_out outs[HB_STEP_GROUP];
-        for (size_t g = 0; g < n; g++) {
-            bs[g] = &r->batches[k0 + g];
-            outs[g] = (hb_step_out){.stats = r->lane_stats +
-                                             ((size_t)t * HB_STEP_GROUP + g) * (ns + 1) * L,
-                                    .red = NULL};
-        }
-        double *ws = r->ws + (size_t)t * r->n_ws;
-        for (size_t j = 0; j < nd; j++) {
-            int64_t nsteps[HB_STEP_GROUP][L] = {{0}};
-            for (int64_t it = 0; it < thin; it++) {
-                uint64_t iter =
-                    (uint64_t)r->rs.warmup + (uint64_t)((j0 + j) * (size_t)thin) + (uint64_t)it;
-                hb_step_ctx ctx = {&r->model, d, r->rs.seed, iter, 0, r->sampler};
-                if (G > 1)
-                    r->st->step_group(&ctx, bs, (int)n, ws, outs);
-                else
-                    r->st->step(&ctx, bs[0], ws, &outs[0]);
-                for (size_t g = 0; g < n; g++)
-                    for (int c = 0; c < L; c++) nsteps[g][c] += outs[g].n_grad[c];
-            }
+    const int team = w->nd > 0 ? r->team : r->nthreads;
+    const int chunk = (int)(ngroups / (16 * (size_t)team)) + 1;
+#pragma omp parallel num_threads(team) reduction(+ : grads)
+    {
+        if (omp_get_thread_num() == 0) write_pending(w);
+#pragma omp for schedule(dynamic, chunk) nowait
+        for (size_t q = 0; q < ngroups; q++) {
+            int t = omp_get_thread_num();
+            const size_t k0 = q * G, n = r->nb_local - k0 < G ? r->nb_local - k0 : G;
+            hb_batch *bs[HB_STEP_GROUP];
+            hb_step_out outs[HB_STEP_GROUP];
             for (size_t g = 0; g < n; g++) {
-                const hb_batch *b = bs[g];
-                const double *stats = outs[g].stats;
-                const size_t lc0 = (k0 + g) * L; /* local chain index of lane 0 */
-                /* The draw as the output reports it: the model's constrained outputs when it
-                   has them (tau, not log tau), else the coordinates. */
-                const double *src = b->x;
-                if (keep && r->has_out) {
-                    double *ob = r->outbuf + (size_t)t * (r->n_out * L + d + r->n_out);
-                    hb_model_outputs_lanes(&r->model, b->x, ob, ob + r->n_out * L);
-                    src = ob;
+                bs[g] = &r->batches[k0 + g];
+                outs[g] = (hb_step_out){.stats = r->lane_stats +
+                                                 ((size_t)t * HB_STEP_GROUP + g) * (ns + 1) * L,
+                                        .red = NULL};
+            }
+            double *ws = r->ws + (size_t)t * r->n_ws;
+            for (size_t j = 0; j < nd; j++) {
+                int64_t nsteps[HB_STEP_GROUP][L] = {{0}};
+                for (int64_t it = 0; it < thin; it++) {
+                    uint64_t iter =
+                        (uint64_t)r->rs.warmup + (uint64_t)((j0 + j) * (size_t)thin) + (uint64_t)it;
+                    hb_step_ctx ctx = {&r->model, d, r->rs.seed, iter, 0, r->sampler};
+                    if (G > 1)
+                        r->st->step_group(&ctx, bs, (int)n, ws, outs);
+                    else
+                        r->st->step(&ctx, bs[0], ws, &outs[0]);
+                    for (size_t g = 0; g < n; g++)
+                        for (int c = 0; c < L; c++) nsteps[g][c] += outs[g].n_grad[c];
                 }
-                for (int c = 0; keep && c < b->n_real; c++) {
-                    size_t row = (lc0 + (size_t)c) * nd + j;
-                    double *dst = db->pos + row * r->n_out;
-                    for (size_t i = 0; i < r->n_out; i++) dst[i] = src[i * L + c];
-                    for (size_t s = 0; s < ns; s++)
-                        store_stat(db->stats[s], db->spec[s].type, row, stats[s * L + c]);
-                    ((int64_t *)db->stats[ns])[row] = nsteps[g][c];
+                for (size_t g = 0; g < n; g++) {
+                    const hb_batch *b = bs[g];
+                    const double *stats = outs[g].stats;
+                    const size_t lc0 = (k0 + g) * L; /* local chain index of lane 0 */
+                    /* The draw as the output reports it: the model's constrained outputs when it
+                       has them (tau, not log tau), else the coordinates. */
+                    const double *src = b->x;
+                    if (keep && r->has_out) {
+                        double *ob = r->outbuf + (size_t)t * (r->n_out * L + d + r->n_out);
+                        hb_model_outputs_lanes(&r->model, b->x, ob, ob + r->n_out * L);
+                        src = ob;
+                    }
+                    for (int c = 0; keep && c < b->n_real; c++) {
+                        size_t row = (lc0 + (size_t)c) * nd + j;
+                        double *dst = db->pos + row * r->n_out;
+                        for (size_t i = 0; i < r->n_out; i++) dst[i] = src[i * L + c];
+                        for (size_t s = 0; s < ns; s++)
+                            store_stat(db->stats[s], db->spec[s].type, row, stats[s * L + c]);
+                        ((int64_t *)db->stats[ns])[row] = nsteps[g][c];
+                    }
+                    for (int c = 0; c < b->n_real; c++) grads += nsteps[g][c];
                 }
-                for (int c = 0; c < b->n_real; c++) grads += nsteps[g][c];
             }
         }
     }
@@ -501,7 +529,7 @@ static int checkpoint_due(run *r) {
 
 /* The checkpoint a boundary asks for, and the stop after a signal. COLLECTIVE. */
 static int at_boundary(run *r, int phase, int64_t next, double t_warm, double t_samp,
-                       hb_error *err) {
+                       pending_write *w, hb_error *err) {
     /* Test hook: HB_INTERRUPT_AT=warmup:N or sampling:N sends this process SIGTERM at that
        boundary (after N warmup iterations / N draws), through the real handler. */
     const char *at = getenv("HB_INTERRUPT_AT");
@@ -512,6 +540,13 @@ static int at_boundary(run *r, int phase, int64_t next, double t_warm, double t_
     }
     int due = checkpoint_due(r);
     if (!due) return HB_OK;
+    /* The checkpoint says the draws below `next` are in the output: write them first. */
+    if (w) {
+        write_pending(w);
+        if (w->rc) return w->rc;
+        /* ... and durable: the per-batch flushes do not fsync */
+        if (w->out && hb_h5out_sync(w->out, err)) return err->code;
+    }
     if (write_checkpoint(r, phase, next, t_warm, t_samp, err)) return err->code;
     if (due == 2)
         return hb_fail(err, HB_ERR_INTERRUPTED,
@@ -729,7 +764,11 @@ int hb_run(MPI_Comm comm, const hb_run_options *opt, hb_error *err) {
                          .n_stats = ns + 1,
                          .stats = spec,
                          .chunk_draws = nd,
-                         .deflate = (int)r->rs.deflate};
+                         .deflate = (int)r->rs.deflate,
+                         /* readers trust only draws below draws_committed, so the NaN fill
+                            (a second write pass over the whole file) is skipped where it can
+                            be: uncompressed chunks are all allocated at create */
+                         .no_fill = r->rs.deflate == 0};
     lay.chunk_chains = chunk_chains(r, nd);
     hb_h5out *out = NULL;
     /* output = none: sample without writing (benchmarks, dry runs). */
@@ -802,38 +841,48 @@ int hb_run(MPI_Comm comm, const hb_run_options *opt, hb_error *err) {
         prog.step_size = r->st->step_size(r->sampler);
         hb_progress_update(&prog, HB_PHASE_WARMUP, k + 1,
                            (double)(r->grads_warmup) * (double)r->size);
-        if (rc == HB_OK) rc = at_boundary(r, 0, k + 1, MPI_Wtime() - t0, 0, err);
+        if (rc == HB_OK) rc = at_boundary(r, 0, k + 1, MPI_Wtime() - t0, 0, NULL, err);
     }
     if (rc == HB_OK && !in_sampling) r->st->end_warmup(r->sampler);
     double t_warm = MPI_Wtime() - t0;
     if (r->rs.warmup_auto) prog.warmup_used = r->st->warmup_used(r->sampler);
 
-    /* Sampling, in write batches. */
-    draw_buffers db = {.spec = spec};
-    db.stats = calloc(ns + 1, sizeof *db.stats);
-    if (!db.stats) abort();
-    if (write) {
-        db.pos = malloc((r->n_local * nd * r->n_out + 1) * sizeof *db.pos);
-        if (!db.pos) abort();
+    /* Sampling, in write batches. Two draw buffers: batch k is written from one while batch
+       k + 1 is sampled into the other, so a rank holds at most two batches of draws. */
+    draw_buffers db[2];
+    for (int k = 0; k < 2; k++) {
+        db[k] = (draw_buffers){.spec = spec};
+        db[k].stats = calloc(ns + 1, sizeof *db[k].stats);
+        if (!db[k].stats) abort();
+        if (!write || (k == 1 && D <= nd)) continue; /* one batch needs one buffer */
+        db[k].pos = malloc((r->n_local * nd * r->n_out + 1) * sizeof *db[k].pos);
+        if (!db[k].pos) abort();
         for (size_t s = 0; s <= ns; s++) {
-            db.stats[s] = calloc(r->n_local * nd + 1, stat_size(spec[s].type));
-            if (!db.stats[s]) abort();
+            db[k].stats[s] = calloc(r->n_local * nd + 1, stat_size(spec[s].type));
+            if (!db[k].stats[s]) abort();
         }
     }
+    pending_write w = {.out = out, .err = err};
     t0 = MPI_Wtime();
     prog.step_size = r->st->step_size(r->sampler);
     hb_progress_update(&prog, HB_PHASE_SAMPLING, 0, 0);
     /* Draws are written in batches of nd from draw 0, so a checkpoint taken after a batch
        resumes on the same batch boundaries. */
     const size_t j_start = in_sampling ? (size_t)r->ck.next_iter : 0;
-    for (size_t j0 = j_start; rc == HB_OK && j0 < D; j0 += nd) {
+    for (size_t j0 = j_start, k = 0; rc == HB_OK && j0 < D; j0 += nd, k ^= 1) {
         size_t m = D - j0 < nd ? D - j0 : nd;
-        sample_block(r, j0, m, &db);
-        if (write)
-            rc = hb_h5out_write_draws(out, j0, m, db.pos, (const void *const *)db.stats, err);
+        draw_buffers *cur = &db[D <= nd ? 0 : k];
+        sample_block(r, j0, m, cur, &w);
+        rc = w.rc;
+        if (write && rc == HB_OK) w = (pending_write){out, j0, m, cur, HB_OK, err};
         hb_progress_update(&prog, HB_PHASE_SAMPLING, (long)((j0 + m) * (size_t)r->rs.thin),
                            (double)r->grads_sampling * (double)r->size);
-        if (rc == HB_OK) rc = at_boundary(r, 1, (int64_t)(j0 + m), t_warm, MPI_Wtime() - t0, err);
+        if (rc == HB_OK)
+            rc = at_boundary(r, 1, (int64_t)(j0 + m), t_warm, MPI_Wtime() - t0, &w, err);
+    }
+    if (rc == HB_OK) { /* the last batch */
+        write_pending(&w);
+        rc = w.rc;
     }
     double t_samp = MPI_Wtime() - t0;
     t_warm += r->wall_w0;
@@ -853,9 +902,11 @@ int hb_run(MPI_Comm comm, const hb_run_options *opt, hb_error *err) {
     if (rc == HB_OK) hb_progress_finish(&prog, t_warm, t_samp, (double)r->rs.chains * (double)D);
     /* A completed run needs its checkpoint no more. */
     if (rc == HB_OK && r->rank == 0) unlink(r->ckpt_path);
-    for (size_t s = 0; s <= ns; s++) free(db.stats[s]);
-    free(db.stats);
-    free(db.pos);
+    for (int k = 0; k < 2; k++) {
+        for (size_t s = 0; s <= ns; s++) free(db[k].stats[s]);
+        free(db[k].stats);
+        free(db[k].pos);
+    }
     free(names);
     free(spec);
     run_free(r);

@@ -744,9 +744,10 @@ int hb_run(MPI_Comm comm, const hb_run_options *opt, hb_error *err) {
     size_t D = (size_t)r->rs.draws;
     size_t nd = (size_t)r->rs.write_batch;
     if (nd == 0) {
-        /* about 256 MB of draws over all ranks per write, at most 1000 draws */
+        /* about 128 MB of draws over all ranks per write, at most 1000 draws: with the batch
+           being written and the one being sampled, 256 MB in memory */
         double per_draw = (double)r->rs.chains * (double)(r->n_out + ns + 1) * 8.0;
-        nd = (size_t)fmax(1.0, fmin(1000.0, floor(268435456.0 / per_draw)));
+        nd = (size_t)fmax(1.0, fmin(1000.0, floor(134217728.0 / per_draw)));
     }
     if (nd > D) nd = D;
     const char **names = malloc((r->n_out ? r->n_out : 1) * sizeof *names);

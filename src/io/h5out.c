@@ -1038,28 +1038,10 @@ int hb_h5out_attr_double(hb_h5out *o, const char *name, double value, hb_error *
     return agree(o, &e, err) ? err->code : HB_OK;
 }
 
-/* ---- flush without fsync ---- */
-
-/* HDF5 1.10's MPI-IO driver calls MPI_File_sync, an fsync, in every H5Fflush, and HDF5 has
-   no flush without it. After each batch only the OS needs the data (a killed process leaves
-   them, and the metadata flushed, in the page cache), so the per-batch flushes skip the sync:
-   this library interposes MPI_File_sync through the MPI profiling interface and, while
-   g_skip_sync is set, returns without syncing (all ranks set it in the same collective call).
-   Checkpoints (hb_h5out_sync) and close still sync. Where another definition wins the
-   symbol lookup (a program linking MPI before this library) the flushes simply sync. */
-static int g_skip_sync;
-
-int MPI_File_sync(MPI_File fh) {
-    return g_skip_sync ? MPI_SUCCESS : PMPI_File_sync(fh);
-}
-
-static herr_t flush_nosync(hid_t file) {
-    g_skip_sync = 1;
-    herr_t rc = H5Fflush(file, H5F_SCOPE_GLOBAL);
-    g_skip_sync = 0;
-    return rc;
-}
-
+/* ---- flush and sync ----
+   HDF5 1.10's MPI-IO driver calls MPI_File_sync (an fsync) in every H5Fflush, and HDF5 has no
+   flush without it, so each batch's flushes are also syncs. (Skipping them would need this
+   library to interpose MPI_File_sync for every program linking it: not done.) */
 int hb_h5out_sync(hb_h5out *o, hb_error *err) {
     hb_error e;
     hb_error_clear(&e);
@@ -1158,13 +1140,13 @@ int hb_h5out_write_draws(hb_h5out *o, size_t draw0, size_t nd, const double *pos
                  io_fail(o, &e, "cannot write draws %zu..%zu of /sample_stats/%s", draw0,
                          draw0 + nd - 1, o->stat_names[k]));
     /* Data on disk first, then the attribute that makes it count. */
-    STEP(if (flush_nosync(o->file) < 0) io_fail(o, &e, "cannot flush draws"));
+    STEP(if (H5Fflush(o->file, H5F_SCOPE_GLOBAL) < 0) io_fail(o, &e, "cannot flush draws"));
     if (draw0 <= o->committed && draw0 + nd > o->committed) {
         int64_t c = (int64_t)(draw0 + nd);
         STEP({
             hid_t a = H5Aopen(o->file, "draws_committed", H5P_DEFAULT);
             if (a < 0 || H5Awrite(a, H5T_NATIVE_INT64, &c) < 0 || H5Aclose(a) < 0 ||
-                flush_nosync(o->file) < 0)
+                H5Fflush(o->file, H5F_SCOPE_GLOBAL) < 0)
                 io_fail(o, &e, "cannot raise draws_committed to %lld", (long long)c);
         });
         o->committed = draw0 + nd;

@@ -76,9 +76,8 @@ int hb_h5out_attr_double(hb_h5out *o, const char *name, double value, hb_error *
    [n_local][nd] of the type stats[k].type says (double, int8_t, int64_t). Ranks with no
    chains may pass NULL. The data are flushed before draws_committed is raised (then flushed
    again); it is raised only when [draw0, draw0 + nd) continues the committed prefix.
-   The flushes hand data and metadata to the OS but do not fsync (see hb_h5out_sync): after
-   a killed process the committed draws are valid; after a node crash only what the last
-   hb_h5out_sync or close made durable is.
+   The flushes are syncs (HDF5's MPI-IO driver fsyncs in every flush): the committed draws
+   are valid after a killed process and after a node crash.
    Fault injection for tests: with HB_FAULT_WRITE=k in the environment the k-th call fails
    as an I/O error would (on every rank). */
 int hb_h5out_write_draws(hb_h5out *o, size_t draw0, size_t nd, const double *pos,

@@ -127,6 +127,19 @@ long long hbt_read_attr_int(const char *file, const char *name) {
     return v;
 }
 
+double hbt_read_adaptation_attr(const char *file, const char *name) {
+    double v = NAN;
+    hid_t f = H5Fopen(file, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) return v;
+    hid_t a = H5Aopen_by_name(f, "/adaptation", name, H5P_DEFAULT, H5P_DEFAULT);
+    if (a >= 0) {
+        if (H5Aread(a, H5T_NATIVE_DOUBLE, &v) < 0) v = NAN;
+        H5Aclose(a);
+    }
+    H5Fclose(f);
+    return v;
+}
+
 double hbt_mcse_chain_means(const double *draws, size_t nc, size_t n, double *mean) {
     double m = 0, s2 = 0;
     for (size_t c = 0; c < nc; c++) {

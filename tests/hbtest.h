@@ -31,6 +31,8 @@ int hbt_sh(char **output, const char *fmt, ...) __attribute__((format(printf, 2,
 double *hbt_read_dataset(const char *file, const char *path, size_t *n, size_t dims[4], int *rank);
 /* Read an integer root attribute; returns -1 on failure. */
 long long hbt_read_attr_int(const char *file, const char *name);
+/* Read a numeric attribute of /adaptation as a double; NaN on failure. */
+double hbt_read_adaptation_attr(const char *file, const char *name);
 
 /* Every dataset under /posterior, /sample_stats and /adaptation of a run file as raw bytes,
    concatenated with their names (for bitwise comparisons of runs). Returns malloc'd bytes

@@ -504,19 +504,6 @@ static char *run_hb(const char *tag, const char *model, const char *extra, int c
     return out;
 }
 
-static double adapt_attr(const char *file, const char *name) {
-    double v = NAN;
-    hid_t f = H5Fopen(file, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (f < 0) return v;
-    hid_t a = H5Aopen_by_name(f, "/adaptation", name, H5P_DEFAULT, H5P_DEFAULT);
-    if (a >= 0) {
-        if (H5Aread(a, H5T_NATIVE_DOUBLE, &v) < 0) v = NAN;
-        H5Aclose(a);
-    }
-    H5Fclose(f);
-    return v;
-}
-
 static void adapt_text(const char *file, const char *name, char *buf, size_t len) {
     buf[0] = '\0';
     hid_t f = H5Fopen(file, H5F_ACC_RDONLY, H5P_DEFAULT);
@@ -588,11 +575,12 @@ static void test_gaussian_mala(void) {
     free(all);
     /* what warmup chose is in the output */
     char text[64];
-    double lo = adapt_attr(out, "step_min"), hi = adapt_attr(out, "step_max");
+    double lo = hbt_read_adaptation_attr(out, "step_min"),
+           hi = hbt_read_adaptation_attr(out, "step_max");
     CU_ASSERT(lo > 0 && hi > lo);
-    CU_ASSERT_EQUAL(adapt_attr(out, "step_size"), lo);
-    CU_ASSERT_EQUAL(adapt_attr(out, "subchain_length"), 4); /* the default */
-    CU_ASSERT(adapt_attr(out, "stage_a_iterations") <= 60);
+    CU_ASSERT_EQUAL(hbt_read_adaptation_attr(out, "step_size"), lo);
+    CU_ASSERT_EQUAL(hbt_read_adaptation_attr(out, "subchain_length"), 4); /* the default */
+    CU_ASSERT(hbt_read_adaptation_attr(out, "stage_a_iterations") <= 60);
     adapt_text(out, "adjust", text, sizeof text);
     CU_ASSERT_STRING_EQUAL(text, "mala");
     adapt_text(out, "metric", text, sizeof text);
@@ -670,8 +658,9 @@ static void test_gaussian_none(void) {
     double *m = hbt_read_dataset(out, "/adaptation/inv_metric", &n, NULL, NULL);
     CU_ASSERT_PTR_NOT_NULL_FATAL(all);
     CU_ASSERT_PTR_NOT_NULL_FATAL(m);
-    double lo = adapt_attr(out, "step_min"), hi = adapt_attr(out, "step_max");
-    int L_sub = (int)adapt_attr(out, "subchain_length");
+    double lo = hbt_read_adaptation_attr(out, "step_min"),
+           hi = hbt_read_adaptation_attr(out, "step_max");
+    int L_sub = (int)hbt_read_adaptation_attr(out, "subchain_length");
     CU_ASSERT_EQUAL(L_sub, 4);
     double B = beat_bias(HB_SCHEDULE_QUADRATIC, h_of_accept(0.95, 100), h_of_accept(0.10, 100),
                          L_sub, 1.0);
@@ -913,7 +902,7 @@ static blob read_all(const char *file) {
     H5Fclose(f);
     const char *attrs[] = {"step_min", "step_max", "step_size_stage_b", "stage_a_iterations"};
     for (int i = 0; i < 4; i++) {
-        double v = adapt_attr(file, attrs[i]);
+        double v = hbt_read_adaptation_attr(file, attrs[i]);
         append(&b, &v, sizeof v);
     }
     return b;

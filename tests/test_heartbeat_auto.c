@@ -14,19 +14,6 @@
 #include "io/h5in.h"
 #include "io/reference.h"
 
-static double adapt_attr(const char *file, const char *name) {
-    double v = NAN;
-    hid_t f = H5Fopen(file, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (f < 0) return v;
-    hid_t a = H5Aopen_by_name(f, "/adaptation", name, H5P_DEFAULT, H5P_DEFAULT);
-    if (a >= 0) {
-        if (H5Aread(a, H5T_NATIVE_DOUBLE, &v) < 0) v = NAN;
-        H5Aclose(a);
-    }
-    H5Fclose(f);
-    return v;
-}
-
 /* Write tag.ini ([run] head, then body) and run it; returns the output path or NULL. The
    run's log (stderr) goes to *log when log is not NULL. */
 static char *run_cfg(const char *tag, const char *run_keys, const char *body, const char *launch,
@@ -66,12 +53,13 @@ static void test_gaussian(void) {
                         "[sampler]\nalgorithm = heartbeat\n",
                         NULL, &log);
     if (!out) return;
-    double used = adapt_attr(out, "warmup_used");
+    double used = hbt_read_adaptation_attr(out, "warmup_used");
     fprintf(stderr, "  gauss100: warmup_used %g, nested R-hat %g, step change %g\n", used,
-            adapt_attr(out, "warmup_rhat"), adapt_attr(out, "warmup_step_change"));
+            hbt_read_adaptation_attr(out, "warmup_rhat"),
+            hbt_read_adaptation_attr(out, "warmup_step_change"));
     CU_ASSERT(used >= 60 && used < 500);
-    CU_ASSERT(adapt_attr(out, "warmup_rhat") < 1.01);
-    CU_ASSERT(adapt_attr(out, "warmup_step_change") < 0.02);
+    CU_ASSERT(hbt_read_adaptation_attr(out, "warmup_rhat") < 1.01);
+    CU_ASSERT(hbt_read_adaptation_attr(out, "warmup_step_change") < 0.02);
     /* the final progress line says how much warmup was used */
     char want[64];
     snprintf(want, sizeof want, "(auto: %.0f of 1000 iterations)", used);
@@ -126,7 +114,8 @@ static void test_far_start(void) {
         free(far);
         return;
     }
-    double un = adapt_attr(near, "warmup_used"), uf = adapt_attr(far, "warmup_used");
+    double un = hbt_read_adaptation_attr(near, "warmup_used"),
+           uf = hbt_read_adaptation_attr(far, "warmup_used");
     fprintf(stderr, "  warmup_used: near start %g, 1000 away %g\n", un, uf);
     CU_ASSERT(un < 500);
     CU_ASSERT(uf >= 1.5 * un && uf < 1000);
@@ -153,7 +142,7 @@ static void target_case(const char *target, const char *sampler_keys, double lo,
         free(ref_path);
         return;
     }
-    double used = adapt_attr(out, "warmup_used");
+    double used = hbt_read_adaptation_attr(out, "warmup_used");
     fprintf(stderr, "  %s: warmup_used %g (want [%g, %g))\n", target, used, lo, hi);
     CU_ASSERT(used >= lo && used < hi);
     hb_error err;
@@ -215,7 +204,7 @@ static void test_invariance(void) {
         CU_ASSERT_PTR_NOT_NULL_FATAL(out);
         size_t len;
         char *bytes = hbt_read_run_bytes(out, &len);
-        double used = adapt_attr(out, "warmup_used");
+        double used = hbt_read_adaptation_attr(out, "warmup_used");
         CU_ASSERT(len > 100 * 30 * 5 * 8);
         if (k == 0) {
             ref = bytes;

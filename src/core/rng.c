@@ -198,22 +198,38 @@ static void axpy_gen(uint32_t seed, uint64_t chain0, uint64_t iter, uint32_t pur
     HB_GEN_BODY(axpy_pair8)
 }
 #else
-/* Portable path: the same values from the scalar kernels. */
-static void normals_gen(uint32_t seed, uint64_t chain0, size_t nvec, size_t ld, uint64_t iter,
-                        uint32_t purpose, size_t b0, size_t n, double *out) {
+/* Portable path: the same values from the scalar kernels; normal = 0 gives uniforms. */
+static void scalar_gen(int normal, uint32_t seed, uint64_t chain0, size_t nvec, size_t ld,
+                       uint64_t iter, uint32_t purpose, size_t b0, size_t n, double *out) {
     uint32_t w0[HB_LANES], w1[HB_LANES], w2[HB_LANES], w3[HB_LANES];
     for (size_t v = 0; v < nvec; v++)
         for (size_t b = 0; 2 * b < n; b++) {
             philox_lanes((uint32_t)(b0 + b), purpose, (uint32_t)iter, (uint32_t)(iter >> 32), seed,
                          chain0 + v * HB_LANES, w0, w1, w2, w3);
             double *o = out + 2 * b * ld + v * HB_LANES;
+            const int two = 2 * b + 1 < n;
             for (int l = 0; l < HB_LANES; l++) {
+                if (!normal) {
+                    o[l] = u53(w0[l], w1[l]);
+                    if (two) o[ld + l] = u53(w2[l], w3[l]);
+                    continue;
+                }
                 double s, c, r = sqrt(hb_log1_pos(u53(w0[l], w1[l])) * -2.0);
                 hb_sincospi_w1(w2[l], &s, &c);
                 o[l] = r * c;
-                if (2 * b + 1 < n) o[ld + l] = r * s;
+                if (two) o[ld + l] = r * s;
             }
         }
+}
+
+static void normals_gen(uint32_t seed, uint64_t chain0, size_t nvec, size_t ld, uint64_t iter,
+                        uint32_t purpose, size_t b0, size_t n, double *out) {
+    scalar_gen(1, seed, chain0, nvec, ld, iter, purpose, b0, n, out);
+}
+
+static void uniforms_gen(uint32_t seed, uint64_t chain0, size_t nvec, size_t ld, uint64_t iter,
+                         uint32_t purpose, size_t b0, size_t n, double *out) {
+    scalar_gen(0, seed, chain0, nvec, ld, iter, purpose, b0, n, out);
 }
 
 typedef struct axpy_args {
@@ -230,19 +246,6 @@ static void axpy_gen(uint32_t seed, uint64_t chain0, uint64_t iter, uint32_t pur
         }
 }
 
-static void uniforms_gen(uint32_t seed, uint64_t chain0, size_t nvec, size_t ld, uint64_t iter,
-                         uint32_t purpose, size_t b0, size_t n, double *out) {
-    uint32_t w0[HB_LANES], w1[HB_LANES], w2[HB_LANES], w3[HB_LANES];
-    for (size_t v = 0; v < nvec; v++)
-        for (size_t b = 0; 2 * b < n; b++) {
-            philox_lanes((uint32_t)(b0 + b), purpose, (uint32_t)iter, (uint32_t)(iter >> 32), seed,
-                         chain0 + v * HB_LANES, w0, w1, w2, w3);
-            double *o = out + 2 * b * ld + v * HB_LANES;
-            for (int l = 0; l < HB_LANES; l++) o[l] = u53(w0[l], w1[l]);
-            if (2 * b + 1 < n)
-                for (int l = 0; l < HB_LANES; l++) o[ld + l] = u53(w2[l], w3[l]);
-        }
-}
 #endif
 
 static void normals_from(uint32_t seed, uint64_t chain0, uint64_t iter, uint32_t purpose, size_t b0,
@@ -257,12 +260,12 @@ static void uniforms_from(uint32_t seed, uint64_t chain0, uint64_t iter, uint32_
 
 void hb_rng_normals_lanes(uint32_t seed, uint64_t chain0, uint64_t iter, uint32_t purpose, size_t n,
                           double *out) {
-    normals_gen(seed, chain0, 1, HB_LANES, iter, purpose, 0, n, out);
+    normals_from(seed, chain0, iter, purpose, 0, n, out);
 }
 
 void hb_rng_uniforms_lanes(uint32_t seed, uint64_t chain0, uint64_t iter, uint32_t purpose,
                            size_t n, double *out) {
-    uniforms_gen(seed, chain0, 1, HB_LANES, iter, purpose, 0, n, out);
+    uniforms_from(seed, chain0, iter, purpose, 0, n, out);
 }
 
 void hb_rng_normals_axpy_lanes(uint32_t seed, uint64_t chain0, uint64_t iter, uint32_t purpose,

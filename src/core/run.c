@@ -379,6 +379,7 @@ typedef struct pending_write {
     hb_error *err;
 } pending_write;
 
+/* Write the pending batch, if any. COLLECTIVE (hb_h5out_write_draws). */
 static void write_pending(pending_write *w) {
     if (w->nd == 0) return;
     w->rc = hb_h5out_write_draws(w->out, w->j0, w->nd, w->db->pos,
@@ -393,7 +394,8 @@ static void write_pending(pending_write *w) {
    Draws land in db laid out [n_local][nd][dim], as the writer takes them. If w has draws
    pending, the master thread first writes them (collective over ranks) and then joins the
    loop, which the other threads have started: writing batch k overlaps sampling batch
-   k + 1. The draws do not depend on which thread steps which group. */
+   k + 1. The draws do not depend on which thread steps which group. COLLECTIVE when w has
+   draws pending. */
 static void sample_block(run *r, size_t j0, size_t nd, draw_buffers *db, pending_write *w) {
     const int keep = db->pos != NULL; /* output = none: sample, keep nothing */
     size_t d = r->dim, ns = r->n_stats;
@@ -544,8 +546,6 @@ static int at_boundary(run *r, int phase, int64_t next, double t_warm, double t_
     if (w) {
         write_pending(w);
         if (w->rc) return w->rc;
-        /* ... and durable: the per-batch flushes do not fsync */
-        if (w->out && hb_h5out_sync(w->out, err)) return err->code;
     }
     if (write_checkpoint(r, phase, next, t_warm, t_samp, err)) return err->code;
     if (due == 2)

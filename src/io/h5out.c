@@ -1038,19 +1038,6 @@ int hb_h5out_attr_double(hb_h5out *o, const char *name, double value, hb_error *
     return agree(o, &e, err) ? err->code : HB_OK;
 }
 
-/* ---- flush and sync ----
-   HDF5 1.10's MPI-IO driver calls MPI_File_sync (an fsync) in every H5Fflush, and HDF5 has no
-   flush without it, so each batch's flushes are also syncs. (Skipping them would need this
-   library to interpose MPI_File_sync for every program linking it: not done.) */
-int hb_h5out_sync(hb_h5out *o, hb_error *err) {
-    hb_error e;
-    hb_error_clear(&e);
-    quiet_begin(&o->q);
-    if (H5Fflush(o->file, H5F_SCOPE_GLOBAL) < 0) io_fail(o, &e, "cannot sync");
-    quiet_end(&o->q);
-    return agree(o, &e, err) ? err->code : HB_OK;
-}
-
 /* ---- draws ---- */
 
 /* Collective write of this rank's block [chain0, +n_local) x [draw0, +nd) of one dataset from

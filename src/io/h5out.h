@@ -98,10 +98,6 @@ int hb_h5out_adaptation_attr_string(hb_h5out *o, const char *name, const char *v
 int hb_h5out_adaptation_matrix(hb_h5out *o, const char *name, const double *data, size_t rows,
                                size_t cols, hb_error *err);
 
-/* Flush and fsync (MPI_File_sync) the file: everything written so far is durable. Called
-   before a checkpoint is written. */
-int hb_h5out_sync(hb_h5out *o, hb_error *err);
-
 /* Flush, fsync and close; frees o. */
 int hb_h5out_close(hb_h5out *o, hb_error *err);
 

@@ -90,6 +90,11 @@ static inline void lg_link8(const double *E, size_t rows, double *S, double *sp,
 /* Eight lanes of doubles as one GCC/Clang vector: the accumulators of the two products
    then live in registers (arrays under `omp simd` were kept in memory, 2x slower). */
 typedef double lg_v8 __attribute__((vector_size(HB_LANES * sizeof(double))));
+/* The helpers below are static, so their vector ABI never crosses a translation unit: GCC's
+   note that it differs with and without AVX-512 (-Wpsabi) does not apply (portable builds). */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wpsabi"
+#endif
 
 static inline lg_v8 lg_load(const double *p) {
     lg_v8 v;

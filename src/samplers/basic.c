@@ -298,8 +298,7 @@ void hb_langevin_step(const hb_step_ctx *ctx, const hb_basic *s, int adjusted, h
                       double *ws, hb_step_out *out) {
 #if defined(HB_VMATH_AVX512) && HB_LANES == 8
     langevin_avx512(ctx, s, adjusted, b, ws, out);
-    return;
-#endif
+#else
     enum { L = HB_LANES };
     const size_t d = ctx->dim;
     const double h = s->h, noise_sd = sqrt(2.0 * h);
@@ -383,4 +382,5 @@ void hb_langevin_step(const hb_step_ctx *ctx, const hb_basic *s, int adjusted, h
         out->red[0] = sum_acc;
         out->red[1] = b->n_real;
     }
+#endif
 }

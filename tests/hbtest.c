@@ -11,6 +11,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "io/h5in.h"
+#include "io/reference.h"
+
 int hbt_run_suite(const char *suite, const hbt_case *cases, size_t n) {
     if (CU_initialize_registry() != CUE_SUCCESS) return 1;
     CU_pSuite s = CU_add_suite(suite, NULL, NULL);
@@ -204,4 +207,33 @@ char *hbt_read_run_bytes(const char *file, size_t *len) {
     H5Fclose(f);
     *len = b.len;
     return b.data;
+}
+
+void hbt_validate_run_file(const char *target, const char *run_file, const char *ref_path,
+                           size_t chains, size_t draws) {
+    hb_error err;
+    hb_error_clear(&err);
+    hb_reference *ref = NULL;
+    hb_h5in *f = NULL;
+    hb_validation v;
+    CU_ASSERT_FATAL(hb_reference_load(&ref, ref_path, &err) == HB_OK);
+    CU_ASSERT_FATAL(hb_h5in_open(&f, run_file, &err) == HB_OK);
+    int rc = hb_validate_run(f, ref, &v, &err);
+    if (rc) fprintf(stderr, "  %s: %s\n", target, err.msg);
+    CU_ASSERT_FATAL(rc == HB_OK);
+    if (chains) CU_ASSERT(v.n_draws == draws && v.n_chains == chains);
+    for (size_t b = 0; b < v.n_blocks; b++) {
+        const hb_vblock *vb = &v.blocks[b];
+        printf("\n    %s %s: b2 = %.2e, max |z| = %.2f (%s)", target, vb->rb->block, vb->b2,
+               vb->max_abs_z, vb->rows[vb->worst].ref->name);
+        for (size_t j = 0; j < vb->rb->n; j++) {
+            const hb_vrow *r = &vb->rows[j];
+            HBT_ASSERT_Z(r->ref->name, r->mean, r->ref->mean, r->se, 4.0);
+        }
+        if (!(vb->b2 < 0.01)) fprintf(stderr, "  %s: b2 = %g\n", vb->rb->block, vb->b2);
+        CU_ASSERT(vb->b2 < 0.01);
+    }
+    hb_validation_free(&v);
+    hb_h5in_close(f);
+    hb_reference_free(ref);
 }

@@ -33,6 +33,11 @@ double *hbt_read_dataset(const char *file, const char *path, size_t *n, size_t d
 long long hbt_read_attr_int(const char *file, const char *name);
 /* Read a numeric attribute of /adaptation as a double; NaN on failure. */
 double hbt_read_adaptation_attr(const char *file, const char *name);
+/* Validate a run file against a reference.json (hb_validate_run, as `heartbeat validate`):
+   every compared mean within 4 standard errors, b^2 < 0.01 per block; with chains > 0 also
+   the run's shape. CUnit assertions; prints each block's b^2 and worst |z|. */
+void hbt_validate_run_file(const char *target, const char *run_file, const char *ref_path,
+                           size_t chains, size_t draws);
 
 /* Every dataset under /posterior, /sample_stats and /adaptation of a run file as raw bytes,
    concatenated with their names (for bitwise comparisons of runs). Returns malloc'd bytes

@@ -11,8 +11,6 @@
 #include <string.h>
 
 #include "hbtest.h"
-#include "io/h5in.h"
-#include "io/reference.h"
 
 /* Write tag.ini ([run] head, then body) and run it; returns the output path or NULL. The
    run's log (stderr) goes to *log when log is not NULL. */
@@ -145,29 +143,7 @@ static void target_case(const char *target, const char *sampler_keys, double lo,
     double used = hbt_read_adaptation_attr(out, "warmup_used");
     fprintf(stderr, "  %s: warmup_used %g (want [%g, %g))\n", target, used, lo, hi);
     CU_ASSERT(used >= lo && used < hi);
-    hb_error err;
-    hb_error_clear(&err);
-    hb_reference *ref = NULL;
-    hb_h5in *f = NULL;
-    hb_validation v;
-    CU_ASSERT_FATAL(hb_reference_load(&ref, ref_path, &err) == HB_OK);
-    CU_ASSERT_FATAL(hb_h5in_open(&f, out, &err) == HB_OK);
-    int rc = hb_validate_run(f, ref, &v, &err);
-    if (rc) fprintf(stderr, "  %s: %s\n", target, err.msg);
-    CU_ASSERT_FATAL(rc == HB_OK);
-    for (size_t b = 0; b < v.n_blocks; b++) {
-        const hb_vblock *vb = &v.blocks[b];
-        fprintf(stderr, "  %s %s: b2 = %.2e, max |z| = %.2f\n", target, vb->rb->block, vb->b2,
-                vb->max_abs_z);
-        for (size_t j = 0; j < vb->rb->n; j++) {
-            const hb_vrow *r = &vb->rows[j];
-            HBT_ASSERT_Z(r->ref->name, r->mean, r->ref->mean, r->se, 4.0);
-        }
-        CU_ASSERT(vb->b2 < 0.01);
-    }
-    hb_validation_free(&v);
-    hb_h5in_close(f);
-    hb_reference_free(ref);
+    hbt_validate_run_file(target, out, ref_path, 0, 0);
     free(ref_path);
     free(out);
 }

@@ -11,8 +11,6 @@
 #include <string.h>
 
 #include "hbtest.h"
-#include "io/h5in.h"
-#include "io/reference.h"
 
 /* Not sampled by MALA, with the reason (a sampler limitation, not a model one: their log
    densities and gradients are checked in test_targets):
@@ -53,31 +51,7 @@ static void run_and_validate(const char *target, const char *sampler, long chain
     if (st != 0) fprintf(stderr, "  %s: heartbeat run exited %d:\n%s\n", target, st, log);
     CU_ASSERT_FATAL(st == 0);
 
-    hb_error err;
-    hb_error_clear(&err);
-    hb_reference *ref = NULL;
-    hb_h5in *f = NULL;
-    hb_validation v;
-    CU_ASSERT_FATAL(hb_reference_load(&ref, ref_path, &err) == HB_OK);
-    CU_ASSERT_FATAL(hb_h5in_open(&f, out_path, &err) == HB_OK);
-    int rc = hb_validate_run(f, ref, &v, &err);
-    if (rc) fprintf(stderr, "  %s: %s\n", target, err.msg);
-    CU_ASSERT_FATAL(rc == HB_OK);
-    CU_ASSERT(v.n_draws == (size_t)draws && v.n_chains == (size_t)chains);
-    for (size_t b = 0; b < v.n_blocks; b++) {
-        const hb_vblock *vb = &v.blocks[b];
-        printf("\n    %s %s: b2 = %.2e, max |z| = %.2f (%s)", target, vb->rb->block, vb->b2,
-               vb->max_abs_z, vb->rows[vb->worst].ref->name);
-        for (size_t j = 0; j < vb->rb->n; j++) {
-            const hb_vrow *r = &vb->rows[j];
-            HBT_ASSERT_Z(r->ref->name, r->mean, r->ref->mean, r->se, 4.0);
-        }
-        if (!(vb->b2 < 0.01)) fprintf(stderr, "  %s: b2 = %g\n", vb->rb->block, vb->b2);
-        CU_ASSERT(vb->b2 < 0.01);
-    }
-    hb_validation_free(&v);
-    hb_h5in_close(f);
-    hb_reference_free(ref);
+    hbt_validate_run_file(target, out_path, ref_path, (size_t)chains, (size_t)draws);
     free(log);
     free(cfg);
     free(cfg_text);

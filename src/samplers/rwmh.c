@@ -1,5 +1,6 @@
 /* Vectorised random-walk Metropolis (ALGORITHMS.md §3): Gaussian proposals scaled by the
  * pooled diagonal metric, proposal scale adapted by dual averaging. */
+#include <assert.h>
 #include <math.h>
 #include <stdlib.h>
 
@@ -57,11 +58,8 @@ static void rwmh_group(const hb_step_ctx *ctx, hb_batch *const *bs, int n, doubl
     enum { L = HB_LANES };
     const hb_basic *s = ctx->self;
     const size_t d = ctx->dim, nl = (size_t)n * L;
-    for (int k = 1; k < n; k++)
-        if (bs[k]->chain0 != bs[0]->chain0 + (uint64_t)k * L) { /* not consecutive */
-            for (int j = 0; j < n; j++) rwmh_group(ctx, bs + j, 1, ws, out + j);
-            return;
-        }
+    /* step_group's contract (sampler.h): consecutive batches, as the run loop hands them */
+    for (int k = 1; k < n; k++) assert(bs[k]->chain0 == bs[0]->chain0 + (uint64_t)k * L);
     double *y = ws, *gy = y + d * nl, *lpy = gy + d * nl, *u = lpy + nl, *acc = u + nl;
     double *sc = acc + nl, *model_ws = sc + d;
     hb_rng_normals_wide(ctx->seed, bs[0]->chain0, nl, ctx->iter, HB_RNG_PROPOSAL, d, y);

@@ -180,32 +180,14 @@ cd "$DIR" || exit 1
 # or the load: THIN comes from a calibration run at thin 100 (the preemption test needs a
 # sampling line before 60% to signal at, one_node at least two sampling lines at 0.3 s).
 CHAINS=64 DRAWS=400
-cat >cal.ini <<INI
+run_ini() { # THIN
+    cat <<INI
 [run]
 seed = 4
 chains = $CHAINS
 warmup = 200
 draws = $DRAWS
-thin = 100
-output = none
-[model]
-name = gaussian
-dim = 10
-[sampler]
-algorithm = mala
-INI
-cal=$(OMP_NUM_THREADS=1 timeout 120 mpirun -n 2 --oversubscribe "$HB" run cal.ini 2>&1 |
-    sed -n 's/.*sampling \([0-9.]*\) s.*/\1/p' | tail -n 1)
-[ -n "$cal" ] || fail "the calibration run with mpirun"
-THIN=$(awk -v t="$cal" 'BEGIN { n = int(100 * 2.0 / (t > 0.001 ? t : 0.001)); print (n < 100 ? 100 : n > 20000 ? 20000 : n) }')
-echo "calibration: thin 100 sampled in $cal s; thin $THIN ($SECONDS s)"
-cat >run.ini <<INI
-[run]
-seed = 4
-chains = $CHAINS
-warmup = 200
-draws = $DRAWS
-thin = $THIN
+thin = $1
 write_batch = 10
 progress_every = 0.3
 [model]
@@ -214,6 +196,14 @@ dim = 10
 [sampler]
 algorithm = mala
 INI
+}
+run_ini 100 >cal.ini
+cal=$(OMP_NUM_THREADS=1 timeout 120 mpirun -n 2 --oversubscribe "$HB" run cal.ini \
+    --set run.output=none 2>&1 | sed -n 's/.*sampling \([0-9.]*\) s.*/\1/p' | tail -n 1)
+[ -n "$cal" ] || fail "the calibration run with mpirun"
+THIN=$(awk -v t="$cal" 'BEGIN { n = int(100 * 2.0 / (t > 0.001 ? t : 0.001)); print (n < 100 ? 100 : n > 20000 ? 20000 : n) }')
+echo "calibration: thin 100 sampled in $cal s; thin $THIN ($SECONDS s)"
+run_ini "$THIN" >run.ini
 OMP_NUM_THREADS=1 timeout 120 mpirun -n 2 --oversubscribe "$HB" run run.ini --output ref.h5 \
     --quiet || fail "the reference run with mpirun"
 echo "reference run with mpirun -n 2 ($SECONDS s)"

@@ -210,7 +210,7 @@ static void test_bad_config(void) {
         {"warmup = automatic", "heartbeat", "warmup"},
         {"warmup = auto\nwarmup_max = 10", "heartbeat", "warmup_max"},
         {"warmup = auto\nwarmup_max = lots", "heartbeat", "warmup_max"},
-        {"warmup = 100\nwarmup_max = 400", "heartbeat", "warmup_max"},
+        {"warmup = 100\nwarmup_max = 400", "heartbeat", "bad_auto5.ini:5: [run] warmup_max"},
     };
     for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
         char ini[512], name[32];

@@ -123,11 +123,12 @@ static int read_run_settings(run *r, hb_error *err) {
     } else {
         if (hb_cfg_int(c, "run", "warmup", &def, 0, (int64_t)1 << 40, &s->warmup, err))
             return err->code;
-        if (hb_cfg_has(c, "run", "warmup_max"))
+        char at[300];
+        if (hb_cfg_where(c, "run", "warmup_max", at, sizeof at))
             return hb_fail(err, HB_ERR_USAGE,
                            "%s: [run] warmup_max is the cap of warmup = auto; with warmup = "
                            "%lld it has no meaning (remove it)",
-                           hb_config_path(c), (long long)s->warmup);
+                           at, (long long)s->warmup);
     }
     def = 1000;
     if (hb_cfg_int(c, "run", "draws", &def, 1, (int64_t)1 << 40, &s->draws, err)) return err->code;

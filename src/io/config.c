@@ -248,6 +248,12 @@ static const char *lookup(hb_config *c, const char *sec, const char *key, int re
     return NULL;
 }
 
+int hb_cfg_where(const hb_config *c, const char *sec, const char *key, char *buf, size_t len) {
+    const cfg_entry *e = find_entry(c, sec, key);
+    where(c, e, buf, len);
+    return e != NULL;
+}
+
 int hb_cfg_is_word(hb_config *c, const char *sec, const char *key, const char *word,
                    char *where_buf, size_t len) {
     cfg_entry *e = find_entry(c, sec, key);

@@ -46,6 +46,9 @@ int hb_cfg_double_list(hb_config *c, const char *sec, const char *key, const cha
    otherwise changes nothing, so the key can then be read with a typed look-up. */
 int hb_cfg_is_word(hb_config *c, const char *sec, const char *key, const char *word,
                    char *where_buf, size_t len);
+/* "file:line" (or "--set") of the key into buf, the file's path when it is absent; returns
+   whether it is present. Does not mark it used. */
+int hb_cfg_where(const hb_config *c, const char *sec, const char *key, char *buf, size_t len);
 /* Is the key present (in the file or via --set)? Does not mark it used. */
 int hb_cfg_has(const hb_config *c, const char *sec, const char *key);
 /* Record a value in the effective config without reading one (e.g. a generated seed). */

@@ -153,6 +153,17 @@ static void check_batch(const hb_model *m, size_t n, size_t ld, double scale) {
     }
     if (!same) fprintf(stderr, "\n  %s: batch result depends on the batch position\n", m->name);
     CU_ASSERT(same);
+    /* A log-density-only entry (ABI 3) gives bitwise the log densities of the batch entry,
+       and leaves other slots alone. */
+    if (HB_MODEL_HAS(m->vt, logp_batch)) {
+        for (size_t c = 0; c < ldb; c++) gb[c] = SENTINEL;
+        CU_ASSERT_EQUAL(m->vt->logp_batch(m->impl, nb, ldb, xb, gb), 0);
+        int lp_same = 1;
+        for (size_t c = 0; c < ldb; c++)
+            lp_same &= c < nb ? memcmp(&gb[c], &lpb[c], sizeof(double)) == 0 : gb[c] == SENTINEL;
+        if (!lp_same) fprintf(stderr, "\n  %s: logp_batch differs from logp_grad_batch\n", m->name);
+        CU_ASSERT(lp_same);
+    }
     free(xs);
     free(gs);
     free(fs);
@@ -594,6 +605,37 @@ static void test_eval_lanes_models(void) {
     free(ini);
 }
 
+/* Log densities alone for a group of batches: through the mixture's logp_batch and through
+   the gradient path (logp_batch hidden) the same values bitwise; NaN points give -inf. */
+static void test_eval_logp_wide(void) {
+    enum { NL = 4 * HB_LANES, D = 2 };
+    hb_model m;
+    if (!open_ok(&m, "[model]\nname = mixture\ndim = 2\n")) return;
+    CU_ASSERT(HB_MODEL_HAS(m.vt, logp_batch) || HB_LANES != 8);
+    double x[D * NL], lp[NL], lp2[NL], g[D * NL], ws[2 * D * HB_LANES + 2 * D];
+    for (int v = 0; v < 4; v++) {
+        double xb[D * HB_LANES];
+        hb_rng_normals_lanes(3, (uint64_t)v * HB_LANES, 0, HB_RNG_TEST, D, xb);
+        for (int i = 0; i < D; i++)
+            for (int c = 0; c < HB_LANES; c++)
+                x[i * NL + v * HB_LANES + c] = 4.0 * xb[i * HB_LANES + c];
+    }
+    x[3] = NAN;
+    x[NL + 20] = NAN;
+    hb_model_eval_logp_wide(&m, NL, x, lp, g, ws);
+    hb_model_vtable nolp = *m.vt;
+    nolp.logp_batch = NULL;
+    hb_model m2 = m;
+    m2.vt = &nolp;
+    hb_model_eval_logp_wide(&m2, NL, x, lp2, g, ws);
+    for (int c = 0; c < NL; c++) {
+        CU_ASSERT_EQUAL(memcmp(&lp[c], &lp2[c], sizeof(double)), 0);
+        const int bad = c == 3 || c == 20;
+        CU_ASSERT(bad ? lp[c] == -INFINITY : isfinite(lp[c]));
+    }
+    hb_model_close(&m);
+}
+
 /* ---- registry ---- */
 
 static void test_registry(void) {
@@ -707,6 +749,7 @@ int main(void) {
         {"plugin with a version-1 table", test_plugin_v1},
         {"eval_lanes: fallback, invalid lanes", test_eval_lanes_fallback},
         {"eval_lanes: models", test_eval_lanes_models},
+        {"eval_logp_wide: logp_batch and the gradient path", test_eval_logp_wide},
         {"heartbeat models", test_cli_models},
         {"heartbeat check-grad", test_cli_check_grad},
     };

@@ -13,7 +13,7 @@
 extern "C" {
 #endif
 
-#define HB_MODEL_ABI_VERSION 2u
+#define HB_MODEL_ABI_VERSION 3u
 
 typedef struct hb_model_vtable {
     uint32_t abi_version; /* HB_MODEL_ABI_VERSION; new members only appended */
@@ -52,6 +52,13 @@ typedef struct hb_model_vtable {
     /* Optional batch form, structure of arrays as logp_grad_batch: coordinate i of point
        c is x[i*ld + c], output j of point c goes to out[j*ld + c]. */
     int (*constrained_batch)(const void *model, size_t n, size_t ld, const double *x, double *out);
+
+    /* ---- ABI version 3: optional log density without its gradient (may be NULL) ----
+       n points in the layout of logp_grad_batch, logp[c] only, for samplers that use no
+       gradient (random-walk Metropolis); it must give the logp that logp_grad_batch gives.
+       Without it such samplers call logp_grad_batch and drop the gradient. Read it only
+       through HB_MODEL_HAS. */
+    int (*logp_batch)(const void *model, size_t n, size_t ld, const double *x, double *logp);
 } hb_model_vtable;
 
 /* struct_size of a version-1 table (it ends after logp_grad_batch). */

@@ -89,6 +89,30 @@ void hb_model_eval_wide(const hb_model *m, size_t nl, const double *x, double *l
     }
 }
 
+void hb_model_eval_logp_wide(const hb_model *m, size_t nl, const double *x, double *lp, double *g,
+                             double *ws) {
+    const size_t d = m->dim, L = HB_LANES;
+    if (!HB_MODEL_HAS(m->vt, logp_batch)) {
+        hb_model_eval_wide(m, nl, x, lp, g, ws);
+        return;
+    }
+    /* A built-in takes all lanes in one call; a plugin one call per HB_LANES chains through a
+       contiguous copy, as hb_model_eval_wide does. */
+    const size_t step = m->dl ? L : nl;
+    for (size_t v = 0; v < nl; v += step) {
+        int rc;
+        if (!m->dl) {
+            rc = m->vt->logp_batch(m->impl, nl, nl, x, lp);
+        } else {
+            for (size_t i = 0; i < d; i++)
+                for (size_t c = 0; c < L; c++) ws[i * L + c] = x[i * nl + v + c];
+            rc = m->vt->logp_batch(m->impl, L, L, ws, lp + v);
+        }
+        for (size_t c = v; c < v + step; c++)
+            if (rc != 0 || !isfinite(lp[c])) lp[c] = -INFINITY;
+    }
+}
+
 double hb_model_eval_one(const hb_model *m, const double *x, double *g) {
     const size_t d = m->dim;
     double l = -INFINITY;

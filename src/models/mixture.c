@@ -78,10 +78,12 @@ static void mix_shifted(const mixture *m, const double *x, size_t ld, int full, 
 
 /* The plain sums S, A, B of nc <= 4 chunks of 8 chains side by side (nc a constant after
    inlining): the chunks' exps are independent, so interleaving them hides their latency. Each
-   lane gets exactly the operations of the one-chunk path, so results never depend on n. */
+   lane gets exactly the operations of the one-chunk path, so results never depend on n.
+   grad = 0 (log density only) leaves A and B out; S is the same sum either way. */
 static inline __attribute__((always_inline)) void mix_sums(const mixture *m, const double *xc,
                                                            size_t ld, int nc, int full, __mmask8 km,
-                                                           __m512d *sv, __m512d *av, __m512d *bv) {
+                                                           int grad, __m512d *sv, __m512d *av,
+                                                           __m512d *bv) {
     for (int j = 0; j < nc; j++) sv[j] = av[j] = bv[j] = _mm512_setzero_pd();
     for (size_t k = 0; k < m->k; k++) {
         const __m512d lk = _mm512_set1_pd(m->loc[k] * m->prec[k]);
@@ -90,6 +92,7 @@ static inline __attribute__((always_inline)) void mix_sums(const mixture *m, con
         for (int j = 0; j < nc; j++) f[j] = hb_exp8(mix_t(m, k, xc + 8 * j, ld, full, km));
         for (int j = 0; j < nc; j++) {
             sv[j] = _mm512_add_pd(sv[j], f[j]);
+            if (!grad) continue; /* (a constant after inlining) */
             av[j] = _mm512_fmadd_pd(f[j], lk, av[j]);
             bv[j] = _mm512_fmadd_pd(f[j], pk, bv[j]);
         }
@@ -98,8 +101,10 @@ static inline __attribute__((always_inline)) void mix_sums(const mixture *m, con
 
 /* log p and the gradient of one chunk from its sums (the shifted sums for lanes out of
    range). */
-static inline void mix_finish(const mixture *m, const double *xc, size_t ld, int full, __mmask8 km,
-                              __m512d sv, __m512d av, __m512d bv, double *lp, double *grad) {
+static inline __attribute__((always_inline)) void mix_finish(const mixture *m, const double *xc,
+                                                             size_t ld, int full, __mmask8 km,
+                                                             __m512d sv, __m512d av, __m512d bv,
+                                                             double *lp, double *grad) {
     const __mmask8 ok = _mm512_cmp_pd_mask(sv, _mm512_set1_pd(MIX_LO), _CMP_GE_OQ) &
                         _mm512_cmp_pd_mask(sv, _mm512_set1_pd(MIX_HI), _CMP_LE_OQ);
     __m512d lpv = hb_log8(sv);
@@ -111,11 +116,12 @@ static inline void mix_finish(const mixture *m, const double *xc, size_t ld, int
         bv = _mm512_mask_blend_pd(ok, b2, bv);
         sv = _mm512_mask_blend_pd(ok, s2, sv);
     }
-    const __m512d inv = _mm512_div_pd(_mm512_set1_pd(1.0), sv);
     if (full)
         _mm512_storeu_pd(lp, lpv);
     else
         _mm512_mask_storeu_pd(lp, km, lpv);
+    if (!grad) return; /* (a constant after inlining) */
+    const __m512d inv = _mm512_div_pd(_mm512_set1_pd(1.0), sv);
     for (size_t i = 0; i < m->d; i++) {
         const double *xi = xc + i * ld;
         double *gi = grad + i * ld;
@@ -128,32 +134,45 @@ static inline void mix_finish(const mixture *m, const double *xc, size_t ld, int
     }
 }
 
-static int mixture_batch(const void *p, size_t n, size_t ld, const double *x, double *lp,
-                         double *grad) {
-    const mixture *m = p;
+/* log p (and, with grad != NULL, its gradient) of n chains: four chunks at a time, then two,
+   then one (a partial last chunk masked). */
+static inline __attribute__((always_inline)) void
+mix_batch(const mixture *m, size_t n, size_t ld, const double *x, double *lp, double *grad) {
+    const int gr = grad != NULL;
     size_t c0 = 0;
     for (; c0 + 32 <= n; c0 += 32) { /* four full chunks at once */
         __m512d sv[4], av[4], bv[4];
-        mix_sums(m, x + c0, ld, 4, 1, 0xff, sv, av, bv);
+        mix_sums(m, x + c0, ld, 4, 1, 0xff, gr, sv, av, bv);
         for (int j = 0; j < 4; j++)
             mix_finish(m, x + c0 + 8 * (size_t)j, ld, 1, 0xff, sv[j], av[j], bv[j],
-                       lp + c0 + 8 * (size_t)j, grad + c0 + 8 * (size_t)j);
+                       lp + c0 + 8 * (size_t)j, gr ? grad + c0 + 8 * (size_t)j : NULL);
     }
     for (; c0 + 16 <= n; c0 += 16) { /* two */
         __m512d sv[2], av[2], bv[2];
-        mix_sums(m, x + c0, ld, 2, 1, 0xff, sv, av, bv);
+        mix_sums(m, x + c0, ld, 2, 1, 0xff, gr, sv, av, bv);
         for (int j = 0; j < 2; j++)
             mix_finish(m, x + c0 + 8 * (size_t)j, ld, 1, 0xff, sv[j], av[j], bv[j],
-                       lp + c0 + 8 * (size_t)j, grad + c0 + 8 * (size_t)j);
+                       lp + c0 + 8 * (size_t)j, gr ? grad + c0 + 8 * (size_t)j : NULL);
     }
     for (; c0 < n; c0 += 8) {
         const size_t w = n - c0 < 8 ? n - c0 : 8;
         const int full = w == 8;
         const __mmask8 km = (__mmask8)(full ? 0xff : (1u << w) - 1);
         __m512d sv, av, bv;
-        mix_sums(m, x + c0, ld, 1, full, km, &sv, &av, &bv);
-        mix_finish(m, x + c0, ld, full, km, sv, av, bv, lp + c0, grad + c0);
+        mix_sums(m, x + c0, ld, 1, full, km, gr, &sv, &av, &bv);
+        mix_finish(m, x + c0, ld, full, km, sv, av, bv, lp + c0, gr ? grad + c0 : NULL);
     }
+}
+
+static int mixture_batch(const void *p, size_t n, size_t ld, const double *x, double *lp,
+                         double *grad) {
+    mix_batch(p, n, ld, x, lp, grad);
+    return 0;
+}
+
+/* The log density alone (ABI 3): the same S, without A, B, the division and the gradient. */
+static int mixture_logp_batch(const void *p, size_t n, size_t ld, const double *x, double *lp) {
+    mix_batch(p, n, ld, x, lp, NULL);
     return 0;
 }
 #else
@@ -253,6 +272,9 @@ static const hb_model_vtable mixture_vtable = {
     .coord_name = mixture_coord_name,
     .logp_grad = mixture_logp_grad,
     .logp_grad_batch = mixture_batch,
+#ifdef HB_VMATH_AVX512
+    .logp_batch = mixture_logp_batch,
+#endif
 };
 
 static int mixture_create(hb_config *cfg, void **impl, hb_error *err) {

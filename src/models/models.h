@@ -54,6 +54,13 @@ void hb_model_eval_lanes(const hb_model *m, const double *x, double *lp, double 
 void hb_model_eval_wide(const hb_model *m, size_t nl, const double *x, double *lp, double *g,
                         double *ws);
 
+/* Log densities only, for nl = k * HB_LANES chains laid out as hb_model_eval_wide: through
+   the model's logp_batch (ABI 3) when it has one, else hb_model_eval_wide with the gradient
+   into g (scratch of dim * nl doubles) and dropped. Non-finite results and failed calls come
+   back as -INFINITY. ws: scratch as for hb_model_eval_wide. Thread-safe. */
+void hb_model_eval_logp_wide(const hb_model *m, size_t nl, const double *x, double *lp, double *g,
+                             double *ws);
+
 /* Log density and gradient of one point (contiguous x[dim], g[dim]) through the model's
    per-chain entry, for samplers whose chains diverge in control flow (NUTS). An invalid
    point or a non-finite result gives -INFINITY and a zero gradient. Thread-safe. */

@@ -1,5 +1,5 @@
 /* The pieces of one random-walk Metropolis step on the 1-D mixture, each timed alone on one
- * core, for the seed benchmark's floor: what a draw costs at least with Philox4x32-10 streams,
+ * core, for the seed benchmark's floor: what a draw costs at least with one Philox4x32-10 block,
  * Box-Muller normals and double-precision exp/log. Each piece runs over the same shape as the
  * sampler (a group of 4 batches of 8 chains, one variate per chain and iteration), best of 5
  * repetitions (the machine is shared). Usage: bench_kernels [iterations] */
@@ -26,25 +26,19 @@ static double best_of(double (*f)(long, double *), long iters, double *sink) {
     return best / ((double)iters * NL) * 1e9; /* ns per chain-iteration */
 }
 
-/* Philox variates the way rwmh draws them: normals (uniform = 0) or uniforms. */
-static double variates(long iters, int uniform) {
-    double out[NL], s = 0;
+/* The proposal the way rwmh draws it: y = x + s z and the Metropolis uniform, from one Philox
+   block per chain (hb_rng_walk_wide). */
+static double walk(long iters, double *sink) {
+    double x[NL], y[NL], u[NL], sc = 0.1, s = 0;
+    const double *xv[NL / HB_LANES];
+    for (int c = 0; c < NL; c++) x[c] = 0.01 * c;
+    for (int v = 0; v < NL / HB_LANES; v++) xv[v] = x + v * HB_LANES;
     for (long it = 0; it < iters; it++) {
-        if (uniform)
-            hb_rng_uniforms_wide(1, (uint64_t)it * NL, NL, (uint64_t)it, HB_RNG_ACCEPT, 1, out);
-        else
-            hb_rng_normals_wide(1, (uint64_t)it * NL, NL, (uint64_t)it, HB_RNG_PROPOSAL, 1, out);
-        s += out[3];
+        hb_rng_walk_wide(1, (uint64_t)it * NL, NL, (uint64_t)it, HB_RNG_PROPOSAL, 1, xv, &sc, y, u);
+        s += y[3] + u[5];
     }
+    (void)sink;
     return s;
-}
-static double normals(long iters, double *sink) {
-    (void)sink;
-    return variates(iters, 0);
-}
-static double uniforms(long iters, double *sink) {
-    (void)sink;
-    return variates(iters, 1);
 }
 
 static double exps(long iters, double *sink) {
@@ -64,7 +58,7 @@ static double mixture(long iters, double *sink) {
     double x[NL], lp[NL], g[NL], ws[64], s = 0;
     for (int c = 0; c < NL; c++) x[c] = -3 + 0.2 * c;
     for (long it = 0; it < iters; it++) {
-        hb_model_eval_wide(mix, NL, x, lp, g, ws);
+        hb_model_eval_logp_wide(mix, NL, x, lp, g, ws);
         s += lp[9];
         x[0] += 1e-12;
     }
@@ -84,14 +78,14 @@ int main(int argc, char **argv) {
     }
     mix = &m;
     double sink = 0;
-    const double tn = best_of(normals, iters, &sink), tu = best_of(uniforms, iters, &sink);
+    const double tn = best_of(walk, iters, &sink);
     const double te = best_of(exps, iters, &sink), tm = best_of(mixture, iters, &sink);
     printf("ns per chain and iteration, one core (1-D, groups of %d chains):\n", NL);
-    printf("  normal (Philox + Box-Muller, cos only)   %.3f\n", tn);
-    printf("  uniform (Philox)                         %.3f\n", tu);
+    printf("  proposal: Philox block, Box-Muller (cos only), x + s z, uniform of word 3 %.3f\n",
+           tn);
     printf("  exp (acceptance probability)             %.3f\n", te);
-    printf("  mixture log density + gradient (4 exp, log, div, sanitising) %.3f\n", tm);
-    const double sum = tn + tu + te + tm;
+    printf("  mixture log density alone (4 exp, log, sanitising) %.3f\n", tm);
+    const double sum = tn + te + tm;
     printf("  sum %.3f ns: 10^9 draws on %d cores take at least %.2f s [sink %g]\n", sum,
            omp_get_num_procs(), sum * 1e9 * 1e-9 / omp_get_num_procs(), sink);
     hb_model_close(&m);

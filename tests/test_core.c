@@ -60,6 +60,36 @@ static void test_lanes_match_single(void) {
     for (int k = 0; k < 300; k++) CU_ASSERT_EQUAL(big[k], lane_big[k * HB_LANES]);
 }
 
+/* The random-walk generator: y = x + s z with z the normals of the proposal stream, and the
+   Metropolis uniform from word 3 of block 0 of that stream (checked against the reference
+   Philox), for groups of 1..4 batches and odd and even dimensions. */
+static void test_walk(void) {
+    enum { D = 5, NB = 4, NL = NB * HB_LANES };
+    double x[NB][D * HB_LANES], s[D], y[D * NL], u[NL], z[D];
+    const double *xv[NB];
+    for (int v = 0; v < NB; v++) {
+        hb_rng_normals_lanes(1, 0, (uint64_t)v, HB_RNG_TEST, D, x[v]);
+        xv[v] = x[v];
+    }
+    for (int i = 0; i < D; i++) s[i] = 0.5 + i;
+    for (size_t d = 1; d <= D; d++)
+        for (size_t nb = 1; nb <= NB; nb++) {
+            const size_t nl = nb * HB_LANES;
+            hb_rng_walk_wide(7, 16, nl, 99, HB_RNG_PROPOSAL, d, xv, s, y, u);
+            for (size_t c = 0; c < nl; c++) {
+                const size_t v = c / HB_LANES, l = c % HB_LANES;
+                hb_rng_normals(7, 16 + c, 99, HB_RNG_PROPOSAL, d, z);
+                for (size_t i = 0; i < d; i++)
+                    CU_ASSERT_EQUAL(y[i * nl + c], fma(s[i], z[i], x[v][i * HB_LANES + l]));
+                uint32_t ctr[4] = {0, HB_RNG_PROPOSAL, 99, 0}, key[2] = {7, (uint32_t)(16 + c)};
+                uint32_t w[4];
+                hb_philox4x32(ctr, key, w);
+                CU_ASSERT_EQUAL(u[c], ((double)w[3] + 0.5) * 0x1.0p-32);
+                CU_ASSERT(u[c] > 0.0 && u[c] < 1.0);
+            }
+        }
+}
+
 /* Different purposes, iterations, chains and seeds give different streams. */
 static void test_streams_distinct(void) {
     double a[4], b[4];
@@ -193,6 +223,7 @@ int main(void) {
         {"streams distinct", test_streams_distinct},
         {"normal distribution", test_normal_distribution},
         {"uniforms", test_uniforms},
+        {"random-walk proposals and word-3 uniforms", test_walk},
         {"uniform stream = block uniforms", test_stream_matches_block},
         {"dual averaging", test_dual_averaging},
         {"stan windows", test_windows},

@@ -109,7 +109,16 @@ static inline __m512d u53_8(__m512i lo, __m512i hi) {
    o[0] and o[ld] (axpy: combine them with the proposal terms first, see below). */
 typedef struct axpy_args {
     const double *x, *g, *a, *s;
+    const double *const *xv; /* walk: the positions of each vector */
+    double *u;               /* walk: the Metropolis uniforms of word 3 of block 0 */
 } axpy_args;
+
+/* A uniform in (0, 1) from the 32 bits of a word: (w + 1/2) 2^-32. */
+static inline __m512d u32_8(__m512i w) {
+    const __m512i b = _mm512_and_si512(w, _mm512_set1_epi64(0xffffffffLL));
+    return _mm512_mul_pd(_mm512_add_pd(_mm512_cvtepu64_pd(b), _mm512_set1_pd(0.5)),
+                         _mm512_set1_pd(0x1.0p-32));
+}
 
 static inline void box_muller8(const __m512i w[4], __m512d *z0, __m512d *z1, int two) {
     const __m512d r =
@@ -120,13 +129,27 @@ static inline void box_muller8(const __m512i w[4], __m512d *z0, __m512d *z1, int
     if (two) *z1 = _mm512_mul_pd(r, s);
 }
 
-static inline void normal_pair8(const __m512i w[4], double *o, size_t ld, size_t k, int two,
-                                const axpy_args *p) {
-    (void)k, (void)p;
+static inline void normal_pair8(const __m512i w[4], double *o, size_t ld, size_t v, size_t k,
+                                int two, const axpy_args *p) {
+    (void)v, (void)k, (void)p;
     __m512d z0, z1;
     box_muller8(w, &z0, &z1, two);
     _mm512_storeu_pd(o, z0);
     if (two) _mm512_storeu_pd(o + ld, z1);
+}
+
+/* A random-walk proposal o = x_v + s_k z (x_v: the positions of vector v, [k][HB_LANES]),
+   and from block 0 also the uniform of word 3, which Box-Muller leaves unused. */
+static inline void walk_pair8(const __m512i w[4], double *o, size_t ld, size_t v, size_t k, int two,
+                              const axpy_args *p) {
+    __m512d z0, z1;
+    box_muller8(w, &z0, &z1, two);
+    const double *x = p->xv[v] + k * HB_LANES;
+    _mm512_storeu_pd(o, _mm512_fmadd_pd(_mm512_set1_pd(p->s[k]), z0, _mm512_loadu_pd(x)));
+    if (two)
+        _mm512_storeu_pd(o + ld, _mm512_fmadd_pd(_mm512_set1_pd(p->s[k + 1]), z1,
+                                                 _mm512_loadu_pd(x + HB_LANES)));
+    if (k == 0) _mm512_storeu_pd(p->u + v * HB_LANES, u32_8(w[3]));
 }
 
 /* o = x + a_k g + s_k z for the variate k of o (x, g at the offset of o). */
@@ -136,8 +159,9 @@ static inline __m512d axpy8(const axpy_args *p, size_t off, size_t k, __m512d z)
     return _mm512_fmadd_pd(_mm512_set1_pd(p->s[k]), z, t);
 }
 
-static inline void axpy_pair8(const __m512i w[4], double *o, size_t ld, size_t k, int two,
+static inline void axpy_pair8(const __m512i w[4], double *o, size_t ld, size_t v, size_t k, int two,
                               const axpy_args *p) {
+    (void)v;
     __m512d z0, z1;
     box_muller8(w, &z0, &z1, two);
     const size_t off = k * ld;
@@ -145,9 +169,9 @@ static inline void axpy_pair8(const __m512i w[4], double *o, size_t ld, size_t k
     if (two) _mm512_storeu_pd(o + ld, axpy8(p, off + ld, k + 1, z1));
 }
 
-static inline void uniform_pair8(const __m512i w[4], double *o, size_t ld, size_t k, int two,
-                                 const axpy_args *p) {
-    (void)k, (void)p;
+static inline void uniform_pair8(const __m512i w[4], double *o, size_t ld, size_t v, size_t k,
+                                 int two, const axpy_args *p) {
+    (void)v, (void)k, (void)p;
     _mm512_storeu_pd(o, u53_8(w[0], w[1]));
     if (two) _mm512_storeu_pd(o + ld, u53_8(w[2], w[3]));
 }
@@ -168,15 +192,15 @@ static inline void uniform_pair8(const __m512i w[4], double *o, size_t ld, size_
         __m512i x[2][4];                                                                           \
         philox8(2, blk, ch, purpose, (uint32_t)iter, (uint32_t)(iter >> 32), seed, x);             \
         for (int j = 0; j < 2; j++)                                                                \
-            PAIR(x[j], out + 2 * bb[j] * ld + vv[j] * HB_LANES, ld, 2 * bb[j], 2 * bb[j] + 1 < n,  \
-                 args);                                                                            \
+            PAIR(x[j], out + 2 * bb[j] * ld + vv[j] * HB_LANES, ld, vv[j], 2 * bb[j],              \
+                 2 * bb[j] + 1 < n, args);                                                         \
     }                                                                                              \
     if (t < T) {                                                                                   \
         const uint32_t blk = (uint32_t)(b0 + b);                                                   \
         const uint64_t ch = chain0 + v * HB_LANES;                                                 \
         __m512i x[1][4];                                                                           \
         philox8(1, &blk, &ch, purpose, (uint32_t)iter, (uint32_t)(iter >> 32), seed, x);           \
-        PAIR(x[0], out + 2 * b * ld + v * HB_LANES, ld, 2 * b, 2 * b + 1 < n, args);               \
+        PAIR(x[0], out + 2 * b * ld + v * HB_LANES, ld, v, 2 * b, 2 * b + 1 < n, args);            \
     }
 
 static void normals_gen(uint32_t seed, uint64_t chain0, size_t nvec, size_t ld, uint64_t iter,
@@ -189,6 +213,14 @@ static void uniforms_gen(uint32_t seed, uint64_t chain0, size_t nvec, size_t ld,
                          uint32_t purpose, size_t b0, size_t n, double *out) {
     const axpy_args *args = NULL;
     HB_GEN_BODY(uniform_pair8)
+}
+
+static void walk_gen(uint32_t seed, uint64_t chain0, size_t nvec, size_t ld, uint64_t iter,
+                     uint32_t purpose, size_t n, const double *const *xv, const double *s,
+                     double *out, double *u) {
+    const size_t b0 = 0;
+    const axpy_args a = {.s = s, .xv = xv, .u = u}, *args = &a;
+    HB_GEN_BODY(walk_pair8)
 }
 
 /* One vector (nvec = 1, ld = HB_LANES), normals combined into x + a g + s z. */
@@ -225,6 +257,24 @@ static void scalar_gen(int normal, uint32_t seed, uint64_t chain0, size_t nvec, 
 static void normals_gen(uint32_t seed, uint64_t chain0, size_t nvec, size_t ld, uint64_t iter,
                         uint32_t purpose, size_t b0, size_t n, double *out) {
     scalar_gen(1, seed, chain0, nvec, ld, iter, purpose, b0, n, out);
+}
+
+static void walk_gen(uint32_t seed, uint64_t chain0, size_t nvec, size_t ld, uint64_t iter,
+                     uint32_t purpose, size_t n, const double *const *xv, const double *s,
+                     double *out, double *u) {
+    uint32_t w0[HB_LANES], w1[HB_LANES], w2[HB_LANES], w3[HB_LANES];
+    normals_gen(seed, chain0, nvec, ld, iter, purpose, 0, n, out);
+    for (size_t v = 0; v < nvec; v++)
+        for (size_t k = 0; k < n; k++)
+            for (int l = 0; l < HB_LANES; l++) {
+                double *o = out + k * ld + v * HB_LANES + (size_t)l;
+                *o = fma(s[k], *o, xv[v][k * HB_LANES + (size_t)l]);
+            }
+    for (size_t v = 0; v < nvec; v++) { /* block 0 again, for its word 3 */
+        philox_lanes(0, purpose, (uint32_t)iter, (uint32_t)(iter >> 32), seed,
+                     chain0 + v * HB_LANES, w0, w1, w2, w3);
+        for (int l = 0; l < HB_LANES; l++) u[v * HB_LANES + l] = ((double)w3[l] + 0.5) * 0x1.0p-32;
+    }
 }
 
 static void uniforms_gen(uint32_t seed, uint64_t chain0, size_t nvec, size_t ld, uint64_t iter,
@@ -271,13 +321,18 @@ void hb_rng_uniforms_lanes(uint32_t seed, uint64_t chain0, uint64_t iter, uint32
 void hb_rng_normals_axpy_lanes(uint32_t seed, uint64_t chain0, uint64_t iter, uint32_t purpose,
                                size_t n, const double *x, const double *g, const double *a,
                                const double *s, double *out) {
-    const axpy_args args = {x, g, a, s};
+    const axpy_args args = {.x = x, .g = g, .a = a, .s = s};
     axpy_gen(seed, chain0, iter, purpose, n, &args, out);
 }
 
 void hb_rng_normals_wide(uint32_t seed, uint64_t chain0, size_t nl, uint64_t iter, uint32_t purpose,
                          size_t n, double *out) {
     normals_gen(seed, chain0, nl / HB_LANES, nl, iter, purpose, 0, n, out);
+}
+
+void hb_rng_walk_wide(uint32_t seed, uint64_t chain0, size_t nl, uint64_t iter, uint32_t purpose,
+                      size_t n, const double *const *xv, const double *s, double *out, double *u) {
+    walk_gen(seed, chain0, nl / HB_LANES, nl, iter, purpose, n, xv, s, out, u);
 }
 
 void hb_rng_uniforms_wide(uint32_t seed, uint64_t chain0, size_t nl, uint64_t iter,

@@ -55,6 +55,13 @@ void hb_rng_normals_wide(uint32_t seed, uint64_t chain0, size_t nl, uint64_t ite
                          size_t n, double *out);
 void hb_rng_uniforms_wide(uint32_t seed, uint64_t chain0, size_t nl, uint64_t iter,
                           uint32_t purpose, size_t n, double *out);
+/* A random-walk proposal from the normals z of hb_rng_normals_wide: out[k*nl + v*HB_LANES + c]
+   = fma(s[k], z, xv[v][k*HB_LANES + c]) (xv[v]: the positions of batch v), and the Metropolis
+   uniform u[v*HB_LANES + c] = (w3 + 1/2) 2^-32 from word 3 of block 0 of the same stream,
+   which Box-Muller leaves unused, so that it needs no Philox block of its own (32 bits
+   resolve an acceptance probability to 2^-32, far below any Monte Carlo error). */
+void hb_rng_walk_wide(uint32_t seed, uint64_t chain0, size_t nl, uint64_t iter, uint32_t purpose,
+                      size_t n, const double *const *xv, const double *s, double *out, double *u);
 
 /* A sequential stream of uniforms for one chain, for samplers whose number of draws per
    iteration varies (NUTS): uniform k of (seed, chain, iter, purpose) is bitwise

@@ -62,20 +62,13 @@ static void rwmh_group(const hb_step_ctx *ctx, hb_batch *const *bs, int n, doubl
     for (int k = 1; k < n; k++) assert(bs[k]->chain0 == bs[0]->chain0 + (uint64_t)k * L);
     double *y = ws, *gy = y + d * nl, *lpy = gy + d * nl, *u = lpy + nl, *acc = u + nl;
     double *sc = acc + nl, *model_ws = sc + d;
-    hb_rng_normals_wide(ctx->seed, bs[0]->chain0, nl, ctx->iter, HB_RNG_PROPOSAL, d, y);
+    const double *xv[HB_STEP_GROUP] = {0};
+    for (int k = 0; k < n; k++) xv[k] = bs[k]->x;
     for (size_t i = 0; i < d; i++) sc[i] = s->h * s->sm[i];
-    for (int k = 0; k < n; k++) {
-        const double *x = bs[k]->x;
-        for (size_t i = 0; i < d; i++) {
-            double *y_i = y + i * nl + (size_t)k * L;
-            const double *x_i = x + i * L, sci = sc[i];
-#pragma omp simd
-            for (int c = 0; c < L; c++) y_i[c] = x_i[c] + sci * y_i[c];
-        }
-    }
-    /* The ABI has no log-density-only entry: the gradient is computed and dropped. */
-    hb_model_eval_wide(ctx->model, nl, y, lpy, gy, model_ws);
-    hb_rng_uniforms_wide(ctx->seed, bs[0]->chain0, nl, ctx->iter, HB_RNG_ACCEPT, 1, u);
+    /* y = x + sc z and the Metropolis uniforms, from the one proposal stream (rng.h) */
+    hb_rng_walk_wide(ctx->seed, bs[0]->chain0, nl, ctx->iter, HB_RNG_PROPOSAL, d, xv, sc, y, u);
+    /* log densities only (the model's logp_batch, or its gradient computed and dropped) */
+    hb_model_eval_logp_wide(ctx->model, nl, y, lpy, gy, model_ws);
     /* Accept iff u < exp(min(delta, 0)): the same event as log u < delta, one log fewer; the
        exponent is never above 0, and a non-finite lp(y) or a NaN delta gives acc = 0. */
     for (int k = 0; k < n; k++) {

@@ -7,3 +7,7 @@ target_link_libraries(bench_rng PRIVATE heartbeat OpenMP::OpenMP_C)
 add_executable(bench_kernels ${CMAKE_CURRENT_SOURCE_DIR}/bench_kernels.c)
 target_include_directories(bench_kernels PRIVATE ${CMAKE_SOURCE_DIR}/src)
 target_link_libraries(bench_kernels PRIVATE heartbeat OpenMP::OpenMP_C m)
+# ULA against the roofline, interleaved in one process.
+add_executable(bench_ula ${CMAKE_CURRENT_SOURCE_DIR}/bench_ula.c)
+target_include_directories(bench_ula PRIVATE ${CMAKE_SOURCE_DIR}/src)
+target_link_libraries(bench_ula PRIVATE heartbeat MPI::MPI_C OpenMP::OpenMP_C m)

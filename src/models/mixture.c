@@ -245,7 +245,7 @@ static int mixture_batch(const void *p, size_t n, size_t ld, const double *x, do
             lp[c0 + c] = mx[c] + u[c];
             s[c] = 1.0 / s[c];
         }
-        for (size_t i = 0; i < m->d; i++) {
+        for (size_t i = 0; grad && i < m->d; i++) { /* grad = NULL: the log density only */
             const double *xi = x + i * ld + c0;
             double *gi = grad + i * ld + c0;
 #pragma omp simd
@@ -253,6 +253,11 @@ static int mixture_batch(const void *p, size_t n, size_t ld, const double *x, do
         }
     }
     return 0;
+}
+
+/* The log density alone (ABI 3): the same sums, no gradient written. */
+static int mixture_logp_batch(const void *p, size_t n, size_t ld, const double *x, double *lp) {
+    return mixture_batch(p, n, ld, x, lp, NULL);
 }
 
 #endif
@@ -272,9 +277,7 @@ static const hb_model_vtable mixture_vtable = {
     .coord_name = mixture_coord_name,
     .logp_grad = mixture_logp_grad,
     .logp_grad_batch = mixture_batch,
-#ifdef HB_VMATH_AVX512
     .logp_batch = mixture_logp_batch,
-#endif
 };
 
 static int mixture_create(hb_config *cfg, void **impl, hb_error *err) {

@@ -9,7 +9,7 @@
 #include <string.h>
 
 enum { L = HB_LANES, M = HB_LBFGS_MEMORY, LS_MAX = 40 };
-static const double C1 = 1e-4, C2 = 0.9, GAIN_TOL = 1e-9, REL_TOL = 1e-12;
+static const double C1 = 1e-4, C2 = 0.9, GAIN_TOL = 1e-8, REL_TOL = 1e-12;
 
 /* Per-lane doubles: S[M][d], Y[M][d], x0, g0, p, xl, gl [d], rho [M]. */
 static size_t lane_doubles(size_t d) {

@@ -12,7 +12,7 @@
 #include "models/models.h"
 
 /* Pairs (s, y) kept by L-BFGS. */
-enum { HB_LBFGS_MEMORY = 6 };
+enum { HB_LBFGS_MEMORY = 10 };
 
 /* Workspace doubles of hb_lbfgs_lanes for dimension d. */
 size_t hb_lbfgs_ws(size_t d);
@@ -22,7 +22,7 @@ size_t hb_lbfgs_ws(size_t d);
    step satisfies Armijo's condition, so lp only rises; non-finite trial points are
    backtracked, never accepted). Lanes c >= n_real are padding and are left alone (they
    are still evaluated, as the batch is). Each lane stops after max_iter accepted steps, or
-   when the predicted gain g^T H g of a quasi-Newton step is below 1e-9 (log density
+   when the predicted gain g^T H g of a quasi-Newton step is below 1e-8 (log density
    units, so whatever the scale of x), or when an iteration raised lp by less than
    1e-12 (1 + |lp|), or when its line search fails twice in a row (once after dropping the
    memory). The line search is a bracketing weak-Wolfe search (c1 = 1e-4, c2 = 0.9;

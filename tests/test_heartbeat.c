@@ -958,6 +958,8 @@ static void test_invariance(void) {
                             "subchain_length = 5");
     /* explicit dense with fewer than 10 chains per dimension pools several iterations */
     invariance_case("dense_pooled", "metric = dense\n[heartbeat]\nadjust = none");
+    /* init = lbfgs: the best chain's optimum (a pooled argmax) and the Laplace draws */
+    invariance_case("lbfgs", "[heartbeat]\ninit = lbfgs");
 }
 
 int main(void) {
@@ -978,7 +980,7 @@ int main(void) {
          test_mixture_hybrid_none},
         {"a start 1000 away ([run] init_offset) still ends right", test_far_start_end_to_end},
         {"bad [heartbeat] and [sampler] keys: exit 2 naming the key", test_bad_config},
-        {"bitwise invariance: 1x1 = 1x2 = 2x1 = 4x1 = 2x2", test_invariance},
+        {"bitwise invariance: 1x1 = 1x2 = 2x1 = 4x1 = 2x2 (also init = lbfgs)", test_invariance},
         {"dense co-moments and the leaf reduction (last: initialises MPI)", test_comoments},
     };
     int rc = hbt_run_suite("heartbeat", cases, sizeof cases / sizeof *cases);

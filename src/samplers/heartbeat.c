@@ -62,8 +62,18 @@ static const long STALL = 20;            /* stage A ends when the median stalls 
 enum { AUTO_WINDOW = 20 };
 static const double AUTO_RHAT = 1.01, AUTO_STEP_TOL = 0.02;
 static const long AUTO_B_FACTOR = 3, AUTO_B_MIN = 30;
-/* init = lbfgs: metric = auto is dense up to this dimension whatever the number of chains */
-enum { LBFGS_DENSE_D = 100 };
+/* init = lbfgs with fewer than 10 chains per dimension: metric = auto is decided from the
+   Laplace covariance up to this dimension (laplace_metric: dense when a variance inflation
+   factor is at least LBFGS_DENSE_VIF), above it diag */
+enum { LBFGS_DENSE_D = 200 };
+static const double LBFGS_DENSE_VIF = 10.0;
+/* init = lbfgs: a chain whose optimum is more than LBFGS_MODE_GAP + d below the best chain's
+   has climbed a mode whose mass is negligible unless its volume were e^gap times larger (a
+   local mode or a degenerate corner of a mixture): it restarts from the best optimum, as
+   Pathfinder's importance resampling drops poor paths. LBFGS_SIR: Laplace candidates per
+   chain (lap_step). */
+static const double LBFGS_MODE_GAP = 100.0;
+enum { LBFGS_SIR = 8 };
 
 /* Everything warmup changes: plain data, saved as is in checkpoints. */
 typedef struct hb_adapt_state {
@@ -91,6 +101,8 @@ typedef struct hb_adapt_state {
     double lbfgs_fallback; /* 0 Laplace metric, 1 its diagonal (Cholesky failed), 2 stage A */
     double fd_evals;       /* gradient evaluations of the finite-difference Hessian */
     double lbfgs_evals;    /* mean L-BFGS gradient evaluations per chain */
+    int metric_auto;       /* metric = auto decided after the optimisation: 1 + MET_... */
+    double moved;          /* chains restarted from the best optimum (lap_step) */
 } hb_adapt_state;
 
 typedef struct hb_heartbeat {
@@ -112,6 +124,7 @@ typedef struct hb_heartbeat {
     const hb_model *model; /* init = lbfgs: the Hessian is computed in adapt */
     double *H, *lap;       /* init = lbfgs: Laplace covariance (d x d) and its Cholesky factor */
     double *fdws;          /* init = lbfgs: workspace of the finite-difference Hessian */
+    double *xbest;         /* init = lbfgs: the best chain\'s optimum */
     hb_adapt_state a;
 } hb_heartbeat;
 
@@ -515,44 +528,103 @@ static void opt_step(const hb_heartbeat *s, const hb_step_ctx *ctx, hb_batch *b,
     for (size_t i = 0; i < s->dim; i++) r[BEST_X + i] = b->x[i * L + best];
 }
 
-/* init = lbfgs, warmup iteration 1: x <- x + F xi, F F^T the Laplace covariance (the
-   inverse of the negative Hessian at the best chain's optimum), xi from the chain's own
-   proposal stream. A draw off the support, or whose lp fell by more than DIVERGENCE, is
-   not taken (the chain stays at its optimum). */
+/* init = lbfgs, warmup iteration 1: each chain draws LBFGS_SIR candidates y_k = x0 + F xi_k
+   of the Laplace approximation q = N(x0, F F^T) (F F^T the inverse of the negative Hessian
+   at the best chain's optimum; x0 the chain's own optimum, or the best chain's when its own
+   is more than LBFGS_MODE_GAP + d below it) and keeps one with probability proportional to
+   its importance weight pi(y_k) / q(y_k) = exp(lp(y_k) + |xi_k|^2 / 2) (sampling importance
+   resampling, as Pathfinder's draws): on a Gaussian target the weights are equal and the
+   draw is q's; where q is a poor fit (eight schools: the mode's tau is in the posterior's
+   tail) the weights pull the draws towards the mass. A streaming weighted choice: candidate
+   k replaces the kept one with probability w_k / (w_1 + .. + w_k), one uniform of the
+   chain's own accept stream per candidate; normals of candidate k from the chain's proposal
+   stream with purpose hb_beat_purpose(k, HB_RNG_PROPOSAL). If no candidate is finite the
+   chain stays at x0 (a last batch evaluation there when x0 is the best chain's optimum). */
 static void lap_step(const hb_heartbeat *s, const hb_step_ctx *ctx, hb_batch *b, double *ws,
                      hb_step_out *out) {
     const size_t d = s->dim, n = d * L;
-    double *xi = ws, *y = xi + n, *gy = y + n, *mws = gy + n, lpy[L];
-    hb_rng_normals_lanes(ctx->seed, b->chain0, ctx->iter, HB_RNG_PROPOSAL, d, xi);
-    hb_lanes_lower_mul(s->lap, d, xi, y);
-#pragma omp simd
-    for (size_t k = 0; k < n; k++) y[k] += b->x[k];
-    hb_model_eval_lanes(ctx->model, y, lpy, gy, mws);
-    int take[L];
-    double taken = 0;
+    double *xi = ws, *y = xi + n, *gy = y + n, *xb = gy + n, *ysel = xb + n, *gsel = ysel + n;
+    double *mws = gsel + n, lpy[L], nrm[L], u[L], logw[L], lpsel[L];
+    const double gap = LBFGS_MODE_GAP + (double)d;
+    int moved[L], take[L], again = 0;
     for (int c = 0; c < L; c++) {
-        take[c] = isfinite(lpy[c]) && b->lp[c] - lpy[c] <= DIVERGENCE;
-        if (c < b->n_real) taken += take[c];
+        moved[c] = c < b->n_real && !(b->lp[c] >= s->a.best_lp - gap);
+        logw[c] = -INFINITY;
+        take[c] = 0;
+    }
+    for (size_t i = 0; i < d; i++)
+        for (int c = 0; c < L; c++) xb[i * L + c] = moved[c] ? s->xbest[i] : b->x[i * L + c];
+    for (int k = 0; k < LBFGS_SIR; k++) {
+        hb_rng_normals_lanes(ctx->seed, b->chain0, ctx->iter, hb_beat_purpose(k, HB_RNG_PROPOSAL),
+                             d, xi);
+        hb_rng_uniforms_lanes(ctx->seed, b->chain0, ctx->iter, hb_beat_purpose(k, HB_RNG_ACCEPT), 1,
+                              u);
+        hb_vlog(u, u);
+        hb_lanes_lower_mul(s->lap, d, xi, y);
+        for (size_t q = 0; q < n; q++) y[q] += xb[q];
+        sq_norm(d, xi, nrm);
+        hb_model_eval_lanes(ctx->model, y, lpy, gy, mws);
+        int rep[L];
+        for (int c = 0; c < L; c++) {
+            const double lw = isfinite(lpy[c]) ? lpy[c] + 0.5 * nrm[c] : -INFINITY;
+            rep[c] = 0;
+            if (!(lw > -INFINITY)) continue;
+            const double hi = fmax(logw[c], lw);
+            const double tot = hi + log(exp(logw[c] - hi) + exp(lw - hi));
+            rep[c] = u[c] < lw - tot;
+            logw[c] = tot;
+        }
+        for (size_t i = 0; i < d; i++)
+            for (int c = 0; c < L; c++)
+                if (rep[c]) {
+                    ysel[i * L + c] = y[i * L + c];
+                    gsel[i * L + c] = gy[i * L + c];
+                }
+        for (int c = 0; c < L; c++)
+            if (rep[c]) {
+                lpsel[c] = lpy[c];
+                take[c] = 1;
+            }
+    }
+    double taken = 0, nmoved = 0;
+    for (int c = 0; c < L; c++) {
+        again |= moved[c] && !take[c];
+        if (c < b->n_real) {
+            taken += take[c];
+            nmoved += moved[c];
+        }
     }
     for (size_t i = 0; i < d; i++) {
         double *x_i = b->x + i * L, *g_i = b->g + i * L;
-        const double *y_i = y + i * L, *gy_i = gy + i * L;
+        const double *y_i = ysel + i * L, *gy_i = gsel + i * L, *xb_i = xb + i * L;
         for (int c = 0; c < L; c++) {
-            x_i[c] = take[c] ? y_i[c] : x_i[c];
+            x_i[c] = take[c] ? y_i[c] : xb_i[c];
             g_i[c] = take[c] ? gy_i[c] : g_i[c];
         }
     }
+    for (int c = 0; c < L; c++)
+        if (take[c]) b->lp[c] = lpsel[c];
+    if (again) {
+        /* restarted chains with no finite candidate sit at the best optimum: evaluate there
+           (the other lanes evaluate their own positions, kept only where moved) */
+        hb_model_eval_lanes(ctx->model, b->x, lpy, gy, mws);
+        for (int c = 0; c < L; c++) {
+            if (!moved[c] || take[c]) continue;
+            b->lp[c] = lpy[c];
+            for (size_t i = 0; i < d; i++) b->g[i * L + c] = gy[i * L + c];
+        }
+    }
     for (int c = 0; c < L; c++) {
-        if (take[c]) b->lp[c] = lpy[c];
         out->stats[ST_LP * L + c] = b->lp[c];
         out->stats[ST_STEP * L + c] = 1;
         out->stats[ST_ACC * L + c] = out->stats[ST_ACC_LARGE * L + c] = take[c];
         out->stats[ST_DIV * L + c] = !take[c];
-        out->n_grad[c] = 1;
+        out->n_grad[c] = LBFGS_SIR + again;
     }
     if (out->red) {
         out->red[RED_ACC] = taken;
         out->red[RED_N] = b->n_real;
+        out->red[red_best(s) + BEST_EVALS] = nmoved;
     }
 }
 
@@ -712,8 +784,9 @@ static void auto_check(hb_heartbeat *s, long k, const double *red) {
    preconditioner becomes M (dense metric), diag(M) (diag), or stays I (identity). */
 static int laplace_metric(hb_heartbeat *s) {
     const size_t d = s->dim;
-    double *H = s->H, *R = s->lap;
+    double *H = s->H, *R = s->lap, *hn = s->fdws; /* hn: Hn's diagonal */
     int rc = 0;
+    for (size_t i = 0; i < d; i++) hn[i] = H[i * d + i];
     memcpy(R, H, d * d * sizeof *R);
     if (hb_cholesky(R, d) == 0) {
         /* H <- R^{-1} (lower triangular), then R <- M = R^{-T} R^{-1} */
@@ -753,6 +826,17 @@ static int laplace_metric(hb_heartbeat *s) {
         double v = H[i * d + i];
         if (!isfinite(v) || !(v > 0)) return 2;
     }
+    /* metric = auto with fewer than 10 chains per dimension: dense when some coordinate's
+       variance inflation factor M_ii Hn_ii = 1 / (1 - R_i^2) (marginal over conditional
+       variance) is at least LBFGS_DENSE_VIF, the usual collinearity threshold (a diagonal
+       metric's condition number is at least the largest one), else diag (the dense
+       products cost 2 d^2 per step for nothing). */
+    if (s->metric == MET_AUTO) {
+        double vif = 0;
+        for (size_t i = 0; i < d && rc == 0; i++) vif = fmax(vif, H[i * d + i] * hn[i]);
+        s->metric = vif >= LBFGS_DENSE_VIF ? MET_DENSE : MET_DIAG;
+        s->a.metric_auto = 1 + s->metric;
+    }
     if (s->metric == MET_IDENTITY) return rc;
     for (size_t i = 0; i < d; i++) {
         s->m[i] = H[i * d + i];
@@ -780,8 +864,13 @@ static void after_opt(hb_heartbeat *s, const double *red) {
         if (hb_fd_hessian(s->model, s->dim, r + BEST_X, s->H, s->fdws, &evals) == 0)
             rc = laplace_metric(s);
         a->fd_evals = (double)evals;
+        memcpy(s->xbest, r + BEST_X, s->dim * sizeof *s->xbest);
     }
     a->lbfgs_fallback = rc;
+    if (s->metric == MET_AUTO) {
+        s->metric = MET_DIAG; /* stage A's fallback: the rule without the Laplace metric */
+        a->metric_auto = 1 + s->metric;
+    }
     if (rc == 2) {
         /* stage A from the optima, then the fixed schedule (the first Adam update is that
            of iteration 1: bias correction as if two had been made, a small bias of
@@ -803,6 +892,7 @@ static void hb_adapt(void *self, long k, const double *red) {
         after_opt(s, red);
         break;
     case STAGE_LAP:
+        a->moved = red[red_best(s) + BEST_EVALS];
         enter_b(s, k + 1, red);
         a->a_iters = 0;
         break;
@@ -1002,7 +1092,7 @@ static double hb_step_size(const void *self) {
 static size_t hb_report(const void *self, hb_adapt_item *it, size_t max) {
     const hb_heartbeat *s = self;
     const hb_adapt_state *a = &s->a;
-    if (max < 21) return 0;
+    if (max < 22) return 0;
     size_t n = 0;
 #define SCALAR(nm, p) it[n++] = (hb_adapt_item){.name = (nm), .data = (p), .rows = 1, .cols = 1}
 #define TEXT(nm, t)                                                                                \
@@ -1029,6 +1119,7 @@ static size_t hb_report(const void *self, hb_adapt_item *it, size_t max) {
         SCALAR("lbfgs_fallback", &a->lbfgs_fallback);
         SCALAR("lbfgs_evals_mean", &a->lbfgs_evals);
         SCALAR("lbfgs_hessian_evals", &a->fd_evals);
+        SCALAR("lbfgs_restarted", &a->moved);
     }
     TEXT("adjust", adjust_words[s->adjust]);
     TEXT("schedule", schedule_words[s->schedule]);
@@ -1046,7 +1137,7 @@ static size_t hb_checkpoint_bytes(const void *self) {
     const hb_heartbeat *s = self;
     size_t d = s->dim;
     return sizeof s->a + d * sizeof(double) + (s->S ? 2 * d * d * sizeof(double) : 0) +
-           (s->lap ? 2 * d * d * sizeof(double) : 0);
+           (s->lap ? (2 * d * d + d) * sizeof(double) : 0);
 }
 
 static void hb_save(const void *self, void *blob) {
@@ -1065,6 +1156,7 @@ static void hb_save(const void *self, void *blob) {
     if (s->lap) {
         memcpy(p, s->H, d * d * sizeof *s->H);
         memcpy(p + d * d * sizeof *s->H, s->lap, d * d * sizeof *s->lap);
+        memcpy(p + 2 * d * d * sizeof *s->H, s->xbest, d * sizeof *s->xbest);
     }
 }
 
@@ -1087,7 +1179,9 @@ static int hb_restore(void *self, const void *blob, hb_error *err) {
     if (s->lap) {
         memcpy(s->H, p, d * d * sizeof *s->H);
         memcpy(s->lap, p + d * d * sizeof *s->H, d * d * sizeof *s->lap);
+        memcpy(s->xbest, p + 2 * d * d * sizeof *s->H, d * sizeof *s->xbest);
     }
+    if (s->a.metric_auto) s->metric = s->a.metric_auto - 1; /* decided after the optimisation */
     return HB_OK;
 }
 
@@ -1104,6 +1198,7 @@ static void hb_destroy(void *self) {
     free(s->H);
     free(s->lap);
     free(s->fdws);
+    free(s->xbest);
     free(s);
 }
 
@@ -1193,13 +1288,15 @@ static int hb_create(hb_config *cfg, const hb_model *model, long warmup, void **
     }
     const size_t d = s->dim;
     /* auto: dense when there are at least 10 chains per dimension (HEARTBEAT.md stage B). */
-    /* init = lbfgs: the Hessian gives a full-rank dense estimate whatever the number of
-       chains, so auto is dense up to d = LBFGS_DENSE_D as well. */
-    if (s->metric == MET_AUTO)
-        s->metric = d > 1 && ((double)s->chains >= 10.0 * (double)d ||
-                              (s->init == INIT_LBFGS && d <= LBFGS_DENSE_D))
-                        ? MET_DENSE
-                        : MET_DIAG;
+    /* init = lbfgs with fewer chains: the Laplace covariance is a full-rank estimate whatever
+       the number of chains, so up to d = LBFGS_DENSE_D auto is decided after the
+       optimisation, from it (laplace_metric: dense when a correlation is strong). */
+    if (s->metric == MET_AUTO) {
+        if (d > 1 && (double)s->chains >= 10.0 * (double)d)
+            s->metric = MET_DENSE;
+        else if (!(s->init == INIT_LBFGS && d > 1 && d <= LBFGS_DENSE_D))
+            s->metric = MET_DIAG;
+    }
     if (s->metric == MET_DENSE && d == 1) s->metric = MET_DIAG;
     if (warmup >= 20) {
         s->n_a = (long)(0.15 * (double)warmup);
@@ -1217,14 +1314,15 @@ static int hb_create(hb_config *cfg, const hb_model *model, long warmup, void **
         s->H = calloc(d * d, sizeof *s->H);
         s->lap = calloc(d * d, sizeof *s->lap);
         s->fdws = calloc(hb_fd_hessian_ws(d), sizeof *s->fdws);
-        if (!s->H || !s->lap || !s->fdws) abort();
+        s->xbest = calloc(d, sizeof *s->xbest);
+        if (!s->H || !s->lap || !s->fdws || !s->xbest) abort();
     }
     s->m = malloc(d * sizeof *s->m);
     s->sm = malloc(d * sizeof *s->sm);
     s->tmp = malloc(d * sizeof *s->tmp);
     if (!s->m || !s->sm || !s->tmp) abort();
     for (size_t i = 0; i < d; i++) s->m[i] = s->sm[i] = 1.0;
-    if (s->metric == MET_DENSE) {
+    if (s->metric == MET_DENSE || s->metric == MET_AUTO) {
         s->S = calloc(d * d, sizeof *s->S);
         s->Lc = calloc(d * d, sizeof *s->Lc);
         if (!s->S || !s->Lc) abort();

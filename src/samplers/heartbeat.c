@@ -1,7 +1,10 @@
 /* The Heartbeat sampler (HEARTBEAT.md v1.1): a three-stage warmup pooled over all chains
  * (Adam-drift exploration, pooled preconditioner, dual-averaged step_max / step_min), then
  * beats of subchain_length Langevin steps whose step size falls along a schedule; only the
- * beat's last state is kept. All per-chain work is lane-wise over the 8 chains of a batch. */
+ * beat's last state is kept. All per-chain work is lane-wise over the 8 chains of a batch.
+ * [heartbeat] init = lbfgs replaces the exploration stage by L-BFGS per chain (lbfgs.c), a
+ * Laplace metric from the Hessian at the best chain's optimum and importance-resampled
+ * Laplace draws (README, "init = lbfgs"). */
 #include "samplers/heartbeat.h"
 
 #include <math.h>

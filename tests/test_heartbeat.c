@@ -94,9 +94,10 @@ static void driver_warmup_iter(driver *D, uint32_t seed, long k) {
         hb_step_out out = {.stats = D->stats, .red = D->red + j * D->n_red};
         D->st->step(&ctx, &D->b[j], D->ws, &out);
     }
-    memset(D->pooled, 0, D->n_red * sizeof *D->pooled);
-    for (size_t j = 0; j < D->nb; j++)
-        for (size_t i = 0; i < D->n_red; i++) D->pooled[i] += D->red[j * D->n_red + i];
+    /* pooled in block order, by the sampler's combine (sums, and init = lbfgs's argmax) */
+    memcpy(D->pooled, D->red, D->n_red * sizeof *D->pooled);
+    for (size_t j = 1; j < D->nb; j++)
+        D->st->combine(D->pooled, D->red + j * D->n_red, D->n_red, D->self);
     D->st->adapt(D->self, k, D->pooled);
     if (plan.accumulate_moments) {
         /* positions of this iteration, merged block by block (one process: plain order) */
@@ -414,15 +415,15 @@ static void test_stage_a_far_start(void) {
    resumed in a fresh instance ends with bitwise the positions and adaptation of the
    uninterrupted run: the per-chain state (Adam moments, eta) lives in the batches, the rest
    in the blob. Checked in stage A, in stage B, and in sampling, for diag and dense. */
-static void checkpoint_case(const char *metric, long k_stop) {
+static void checkpoint_case(const char *metric, long k_stop, const char *extra, int cfg_chains) {
     const int N = 40;
     const long W = 60;
     const uint32_t seed = 8;
     char ini[512];
     snprintf(ini, sizeof ini,
-             "[run]\nchains = 40\n[model]\nname = gaussian\ndim = 4\ncondition_number = 30\n"
-             "correlation = 0.5\n[sampler]\nalgorithm = heartbeat\nmetric = %s\n",
-             metric);
+             "[run]\nchains = %d\n[model]\nname = gaussian\ndim = 4\ncondition_number = 30\n"
+             "correlation = 0.5\n[sampler]\nalgorithm = heartbeat\nmetric = %s\n%s",
+             cfg_chains, metric, extra);
     driver A, B;
     CU_ASSERT_FATAL(driver_open(&A, ini, N, W) == 0);
     CU_ASSERT_FATAL(driver_open(&B, ini, N, W) == 0);
@@ -474,7 +475,15 @@ static void test_checkpoint_roundtrip(void) {
     const char *metrics[] = {"diag", "dense"};
     const long stops[] = {3, 20, 60};
     for (int m = 0; m < 2; m++)
-        for (int s = 0; s < 3; s++) checkpoint_case(metrics[m], stops[s]);
+        for (int s = 0; s < 3; s++) checkpoint_case(metrics[m], stops[s], "", 40);
+    /* init = lbfgs: after the optimisation, after the Laplace draws, in stage B, in sampling;
+       auto with 30 chains (< 10 d) is decided after the optimisation (here: diag) */
+    const char *lb = "[heartbeat]\ninit = lbfgs\n";
+    const long lstops[] = {1, 2, 20, 60};
+    for (int s = 0; s < 4; s++) {
+        checkpoint_case("dense", lstops[s], lb, 40);
+        checkpoint_case("auto", lstops[s], lb, 30);
+    }
 }
 
 /* ---- end to end through `heartbeat run` ---- */
@@ -958,6 +967,8 @@ static void test_invariance(void) {
                             "subchain_length = 5");
     /* explicit dense with fewer than 10 chains per dimension pools several iterations */
     invariance_case("dense_pooled", "metric = dense\n[heartbeat]\nadjust = none");
+    /* init = lbfgs: the best chain's optimum (a pooled argmax) and the Laplace draws */
+    invariance_case("lbfgs", "[heartbeat]\ninit = lbfgs");
 }
 
 int main(void) {
@@ -967,7 +978,7 @@ int main(void) {
          test_beat_matches_reference},
         {"stage A's histogram median", test_lp_histogram_median},
         {"stage A from 100 sd away reaches |z| < 5 for 99% of chains", test_stage_a_far_start},
-        {"checkpoint save/restore resumes bitwise (stage A, B, sampling; diag, dense)",
+        {"checkpoint save/restore resumes bitwise (stage A, B, sampling; diag, dense; lbfgs)",
          test_checkpoint_roundtrip},
         {"mala on the 100-d Gaussian (kappa 100): moments within 4 MCSE; adaptation output",
          test_gaussian_mala},
@@ -978,7 +989,7 @@ int main(void) {
          test_mixture_hybrid_none},
         {"a start 1000 away ([run] init_offset) still ends right", test_far_start_end_to_end},
         {"bad [heartbeat] and [sampler] keys: exit 2 naming the key", test_bad_config},
-        {"bitwise invariance: 1x1 = 1x2 = 2x1 = 4x1 = 2x2", test_invariance},
+        {"bitwise invariance: 1x1 = 1x2 = 2x1 = 4x1 = 2x2 (also init = lbfgs)", test_invariance},
         {"dense co-moments and the leaf reduction (last: initialises MPI)", test_comoments},
     };
     int rc = hbt_run_suite("heartbeat", cases, sizeof cases / sizeof *cases);

@@ -7,7 +7,8 @@
 # and subchain-length sweeps that set the defaults.
 #
 # Usage: bench/heartbeat/run.sh [BUILD_DIR] [OUT_DIR] [PART...]
-#   PART: main | baselines | floor | sweep | control | wsweep | auto (default: main floor sweep). Results: OUT_DIR/results.jsonl (one JSON
+#   PART: main | baselines | floor | sweep | control | wsweep | auto | init (default: main floor
+#   sweep). Results: OUT_DIR/results.jsonl (one JSON
 #   row per run, see b2.py) and OUT_DIR/curves/*.npz; bench/heartbeat/report.py turns them
 #   into tables and figures. Environment: CHAINS (256), WARMUP (400), GRADS (sampling
 #   gradients per chain, 4000), THREADS (2), SHARED (../shared), TARGETS (space-separated
@@ -149,6 +150,19 @@ for part in $PARTS; do
             W_RUN=400
             run "auto.$t.heartbeat-400" "$t" 'algorithm = heartbeat' $DRAWS_HB 1
             W_RUN=
+        done
+        ;;
+    init)
+        # [heartbeat] init = adam (stage A) against init = lbfgs (L-BFGS per chain, Laplace
+        # metric and draws), W = 400 and warmup = auto; the chain count is in the tag, so
+        # CHAINS=16 / 64 runs add rows (bench/heartbeat/init_table.py makes the table)
+        for t in $TARGETS; do
+            for init in adam lbfgs; do
+                run "init.$t.$init.$CHAINS" "$t" "algorithm = heartbeat\n[heartbeat]\ninit = $init" $DRAWS_HB 1
+                W_RUN=auto
+                run "init.$t.$init-auto.$CHAINS" "$t" "algorithm = heartbeat\n[heartbeat]\ninit = $init" $DRAWS_HB 1
+                W_RUN=
+            done
         done
         ;;
     wsweep)

@@ -319,8 +319,9 @@ static int warmup_iteration(run *r, long k, hb_progress *prog, hb_error *err) {
     if (plan.reduce_stats && n_red) {
         double *pooled = malloc(n_red * sizeof *pooled);
         if (!pooled) abort();
-        if (hb_tree_reduce(r->comm, r->red, r->b0, r->nb_local, r->nb_total, n_red, hb_combine_sum,
-                           NULL, pooled)) {
+        hb_combine_fn fn = r->st->combine ? r->st->combine : hb_combine_sum;
+        if (hb_tree_reduce(r->comm, r->red, r->b0, r->nb_local, r->nb_total, n_red, fn,
+                           r->st->combine ? r->sampler : NULL, pooled)) {
             free(pooled);
             return hb_fail(err, HB_ERR_INTERNAL, "MPI reduction failed");
         }
@@ -632,8 +633,8 @@ static int write_attrs(run *r, hb_h5out *o, double tw, double ts, hb_error *err)
 
 /* The sampler's adaptation report into /adaptation. COLLECTIVE. */
 static int write_adaptation(run *r, hb_h5out *out, hb_error *err) {
-    hb_adapt_item items[16];
-    size_t n = r->st->report(r->sampler, items, 16);
+    hb_adapt_item items[32];
+    size_t n = r->st->report(r->sampler, items, 32);
     double step = r->st->step_size(r->sampler);
     const double *metric = NULL;
     for (size_t i = 0; i < n; i++)

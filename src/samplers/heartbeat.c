@@ -1,7 +1,10 @@
 /* The Heartbeat sampler (HEARTBEAT.md v1.1): a three-stage warmup pooled over all chains
  * (Adam-drift exploration, pooled preconditioner, dual-averaged step_max / step_min), then
  * beats of subchain_length Langevin steps whose step size falls along a schedule; only the
- * beat's last state is kept. All per-chain work is lane-wise over the 8 chains of a batch. */
+ * beat's last state is kept. All per-chain work is lane-wise over the 8 chains of a batch.
+ * [heartbeat] init = lbfgs replaces the exploration stage by L-BFGS per chain (lbfgs.c), a
+ * Laplace metric from the Hessian at the best chain's optimum and importance-resampled
+ * Laplace draws (README, "init = lbfgs"). */
 #include "samplers/heartbeat.h"
 
 #include <math.h>
@@ -12,6 +15,7 @@
 #include "adapt/dense.h"
 #include "core/rng.h"
 #include "core/vmath.h"
+#include "samplers/lbfgs.h"
 #include "samplers/sampler.h"
 
 enum { L = HB_LANES };
@@ -19,7 +23,11 @@ enum { L = HB_LANES };
 /* Choices, in the order of their config words. */
 enum { ADJ_MALA, ADJ_HYBRID, ADJ_NONE };
 enum { MET_DIAG, MET_IDENTITY, MET_AUTO, MET_DENSE };
-enum { STAGE_A, STAGE_B, STAGE_C, STAGE_DONE };
+/* STAGE_OPT (init = lbfgs, warmup iteration 0): L-BFGS per chain; STAGE_LAP (iteration 1):
+   each chain moves from its optimum by a draw of the Laplace approximation. */
+enum { STAGE_A, STAGE_B, STAGE_C, STAGE_DONE, STAGE_OPT, STAGE_LAP };
+enum { INIT_ADAM, INIT_LBFGS };
+static const char *const init_words[] = {"adam", "lbfgs", NULL};
 static const char *const schedule_words[] = {"quadratic", "cosine", "linear", "constant", NULL};
 static const char *const adjust_words[] = {"mala", "hybrid", "none", NULL};
 static const char *const metric_words[] = {"diag", "identity", "auto", "dense", NULL};
@@ -40,7 +48,10 @@ enum { RED_ACC = 0, RED_N = 1, RED_HIST = 2 };
 enum { RED_LPSUM = RED_HIST + HB_LP_HIST_BINS, RED_PSUM = RED_LPSUM + 1 };
 /* warmup = auto appends, at RED_PSUM + dim: the number of superchains (full batches) checked,
    then per quantity q (coordinates, then lp) the superchain mean, its square, B~_k + W~_k
-   and B~_k (ALGORITHMS.md 10.3). */
+   and B~_k (ALGORITHMS.md 10.3). init = lbfgs appends, at red_best: the sum of L-BFGS batch
+   evaluations over chains, then the argmax section [lp, global chain index, x [d]] of the
+   chain with the highest lp (hb_combine_red: ties go to the lowest index). */
+enum { BEST_EVALS = 0, BEST_LP = 1, BEST_CHAIN = 2, BEST_X = 3 };
 
 static const double ADAM_EPS = 1e-8;
 static const double MALA_TARGET = 0.574; /* stage B */
@@ -54,6 +65,18 @@ static const long STALL = 20;            /* stage A ends when the median stalls 
 enum { AUTO_WINDOW = 20 };
 static const double AUTO_RHAT = 1.01, AUTO_STEP_TOL = 0.02;
 static const long AUTO_B_FACTOR = 3, AUTO_B_MIN = 30;
+/* init = lbfgs with fewer than 10 chains per dimension: metric = auto is decided from the
+   Laplace covariance up to this dimension (laplace_metric: dense when a variance inflation
+   factor is at least LBFGS_DENSE_VIF), above it diag */
+enum { LBFGS_DENSE_D = 200 };
+static const double LBFGS_DENSE_VIF = 10.0;
+/* init = lbfgs: a chain whose optimum is more than LBFGS_MODE_GAP + d below the best chain's
+   has climbed a mode whose mass is negligible unless its volume were e^gap times larger (a
+   local mode or a degenerate corner of a mixture): it restarts from the best optimum, as
+   Pathfinder's importance resampling drops poor paths. LBFGS_SIR: Laplace candidates per
+   chain (lap_step). */
+static const double LBFGS_MODE_GAP = 100.0;
+enum { LBFGS_SIR = 8 };
 
 /* Everything warmup changes: plain data, saved as is in checkpoints. */
 typedef struct hb_adapt_state {
@@ -75,6 +98,14 @@ typedef struct hb_adapt_state {
     long n_win;   /* warmup = auto: stage-C windows checked */
     double prev_lmax, prev_lmin; /* log of the averaged step sizes at the last check */
     double rhat, dstep;          /* last check: max nested R-hat, max change of log step */
+    /* init = lbfgs */
+    int lap_ok; /* the Laplace metric is in use (else stage A's fallback) */
+    double best_lp, best_chain;
+    double lbfgs_fallback; /* 0 Laplace metric, 1 its diagonal (Cholesky failed), 2 stage A */
+    double fd_evals;       /* gradient evaluations of the finite-difference Hessian */
+    double lbfgs_evals;    /* mean L-BFGS gradient evaluations per chain */
+    int metric_auto;       /* metric = auto decided after the optimisation: 1 + MET_... */
+    double moved;          /* chains restarted from the best optimum (lap_step) */
 } hb_adapt_state;
 
 typedef struct hb_heartbeat {
@@ -84,13 +115,19 @@ typedef struct hb_heartbeat {
     int n_sub, schedule, adjust, metric; /* metric resolved: MET_DIAG, MET_IDENTITY, MET_DENSE */
     int min_fixed, max_fixed;
     double cfg_min, cfg_max, target_min, target_max, rate0, beta1, beta2;
-    long n_a, c_start; /* longest stage A; first stage-C iteration (latest, with auto) */
-    int autow;         /* [run] warmup = auto (warmup is then the cap W_max) */
-    double n_sub_d;    /* subchain_length, for the report */
-    double used_d;     /* warmup iterations used, for the report */
-    double *m, *sm;    /* diagonal of the metric and its square root */
-    double *S, *Lc;    /* dense covariance and its lower Cholesky factor (dense only) */
-    double *tmp;       /* [dim] scratch of set_moments */
+    long n_a, c_start;     /* longest stage A; first stage-C iteration (latest, with auto) */
+    int autow;             /* [run] warmup = auto (warmup is then the cap W_max) */
+    double n_sub_d;        /* subchain_length, for the report */
+    double used_d;         /* warmup iterations used, for the report */
+    double *m, *sm;        /* diagonal of the metric and its square root */
+    double *S, *Lc;        /* dense covariance and its lower Cholesky factor (dense only) */
+    double *tmp;           /* [dim] scratch of set_moments */
+    int init;              /* INIT_ADAM or INIT_LBFGS */
+    long lbfgs_iters;      /* L-BFGS iterations per chain at most */
+    const hb_model *model; /* init = lbfgs: the Hessian is computed in adapt */
+    double *H, *lap;       /* init = lbfgs: Laplace covariance (d x d) and its Cholesky factor */
+    double *fdws;          /* init = lbfgs: workspace of the finite-difference Hessian */
+    double *xbest;         /* init = lbfgs: the best chain\'s optimum */
     hb_adapt_state a;
 } hb_heartbeat;
 
@@ -342,8 +379,25 @@ static void stage_a_step(const hb_heartbeat *s, const hb_step_ctx *ctx, hb_batch
 }
 
 /* Doubles of the reduction per block. */
-static size_t red_count(const hb_heartbeat *s) {
+static size_t red_best(const hb_heartbeat *s) {
     return RED_PSUM + s->dim + (s->autow ? 1 + 4 * (s->dim + 1) : 0);
+}
+
+static size_t red_count(const hb_heartbeat *s) {
+    return red_best(s) + (s->init == INIT_LBFGS ? BEST_X + s->dim : 0);
+}
+
+/* The reduction's combine: sums, except the argmax section of init = lbfgs (the chain with
+   the highest lp, ties to the lowest global chain index: the same result whatever the
+   order in which blocks meet). */
+static void hb_combine_red(double *left, const double *right, size_t k, const void *self) {
+    const hb_heartbeat *s = self;
+    const size_t nsum = s->init == INIT_LBFGS ? red_best(s) + BEST_LP : k;
+    for (size_t i = 0; i < nsum; i++) left[i] += right[i];
+    if (nsum == k) return;
+    const double *r = right + red_best(s), *l = left + red_best(s);
+    if (r[BEST_LP] > l[BEST_LP] || (r[BEST_LP] == l[BEST_LP] && r[BEST_CHAIN] < l[BEST_CHAIN]))
+        memcpy(left + nsum, right + nsum, (k - nsum) * sizeof *left);
 }
 
 /* warmup = auto, after a stage-C step: per chain, the window sums of every coordinate and of
@@ -448,15 +502,159 @@ static void beat(const hb_heartbeat *s, const hb_step_ctx *ctx, hb_batch *b, dou
     }
 }
 
+/* init = lbfgs, warmup iteration 0: every chain of the batch climbs to a local maximum of
+   the log density by L-BFGS (lock step over the lanes; lbfgs.h). Every lane is charged
+   every batch evaluation (the lock step computes them all). The block reports its best
+   chain (argmax section) for the pooled Hessian. */
+static void opt_step(const hb_heartbeat *s, const hb_step_ctx *ctx, hb_batch *b, double *ws,
+                     hb_step_out *out) {
+    (void)ctx;
+    const long evals =
+        hb_lbfgs_lanes(s->model, s->dim, b->n_real, s->lbfgs_iters, b->x, b->g, b->lp, ws, NULL);
+    for (int c = 0; c < L; c++) {
+        out->stats[ST_LP * L + c] = b->lp[c];
+        out->stats[ST_STEP * L + c] = 0;
+        out->stats[ST_ACC * L + c] = out->stats[ST_ACC_LARGE * L + c] = 1;
+        out->stats[ST_DIV * L + c] = 0;
+        out->n_grad[c] = evals;
+    }
+    if (!out->red) return;
+    out->red[RED_ACC] = out->red[RED_N] = b->n_real;
+    double *r = out->red + red_best(s);
+    r[BEST_EVALS] = (double)evals * b->n_real;
+    int best = -1;
+    for (int c = 0; c < b->n_real; c++)
+        if (b->lp[c] > (best < 0 ? -INFINITY : b->lp[best])) best = c;
+    if (best < 0) return;
+    r[BEST_LP] = b->lp[best];
+    r[BEST_CHAIN] = (double)(b->chain0 + (uint64_t)best);
+    for (size_t i = 0; i < s->dim; i++) r[BEST_X + i] = b->x[i * L + best];
+}
+
+/* init = lbfgs, warmup iteration 1: each chain draws LBFGS_SIR candidates y_k = x0 + F xi_k
+   of the Laplace approximation q = N(x0, F F^T) (F F^T the inverse of the negative Hessian
+   at the best chain's optimum; x0 the chain's own optimum, or the best chain's when its own
+   is more than LBFGS_MODE_GAP + d below it) and keeps one with probability proportional to
+   its importance weight pi(y_k) / q(y_k) = exp(lp(y_k) + |xi_k|^2 / 2) (sampling importance
+   resampling, as Pathfinder's draws): on a Gaussian target the weights are equal and the
+   draw is q's; where q is a poor fit (eight schools: the mode's tau is in the posterior's
+   tail) the weights pull the draws towards the mass. A streaming weighted choice: candidate
+   k replaces the kept one with probability w_k / (w_1 + .. + w_k), one uniform of the
+   chain's own accept stream per candidate; normals of candidate k from the chain's proposal
+   stream with purpose hb_beat_purpose(k, HB_RNG_PROPOSAL). If no candidate is finite the
+   chain stays at x0 (a last batch evaluation there when x0 is the best chain's optimum). */
+static void lap_step(const hb_heartbeat *s, const hb_step_ctx *ctx, hb_batch *b, double *ws,
+                     hb_step_out *out) {
+    const size_t d = s->dim, n = d * L;
+    double *xi = ws, *y = xi + n, *gy = y + n, *xb = gy + n, *ysel = xb + n, *gsel = ysel + n;
+    double *mws = gsel + n, lpy[L], nrm[L], u[L], logw[L], lpsel[L];
+    const double gap = LBFGS_MODE_GAP + (double)d;
+    int moved[L], take[L], again = 0;
+    for (int c = 0; c < L; c++) {
+        moved[c] = c < b->n_real && !(b->lp[c] >= s->a.best_lp - gap);
+        logw[c] = -INFINITY;
+        take[c] = 0;
+    }
+    for (size_t i = 0; i < d; i++)
+        for (int c = 0; c < L; c++) xb[i * L + c] = moved[c] ? s->xbest[i] : b->x[i * L + c];
+    for (int k = 0; k < LBFGS_SIR; k++) {
+        hb_rng_normals_lanes(ctx->seed, b->chain0, ctx->iter, hb_beat_purpose(k, HB_RNG_PROPOSAL),
+                             d, xi);
+        hb_rng_uniforms_lanes(ctx->seed, b->chain0, ctx->iter, hb_beat_purpose(k, HB_RNG_ACCEPT), 1,
+                              u);
+        hb_vlog(u, u);
+        hb_lanes_lower_mul(s->lap, d, xi, y);
+        for (size_t q = 0; q < n; q++) y[q] += xb[q];
+        sq_norm(d, xi, nrm);
+        hb_model_eval_lanes(ctx->model, y, lpy, gy, mws);
+        int rep[L];
+        for (int c = 0; c < L; c++) {
+            const double lw = isfinite(lpy[c]) ? lpy[c] + 0.5 * nrm[c] : -INFINITY;
+            rep[c] = 0;
+            if (!(lw > -INFINITY)) continue;
+            const double hi = fmax(logw[c], lw);
+            const double tot = hi + log(exp(logw[c] - hi) + exp(lw - hi));
+            rep[c] = u[c] < lw - tot;
+            logw[c] = tot;
+        }
+        for (size_t i = 0; i < d; i++)
+            for (int c = 0; c < L; c++)
+                if (rep[c]) {
+                    ysel[i * L + c] = y[i * L + c];
+                    gsel[i * L + c] = gy[i * L + c];
+                }
+        for (int c = 0; c < L; c++)
+            if (rep[c]) {
+                lpsel[c] = lpy[c];
+                take[c] = 1;
+            }
+    }
+    double taken = 0, nmoved = 0;
+    for (int c = 0; c < L; c++) {
+        again |= moved[c] && !take[c];
+        if (c < b->n_real) {
+            taken += take[c];
+            nmoved += moved[c];
+        }
+    }
+    for (size_t i = 0; i < d; i++) {
+        double *x_i = b->x + i * L, *g_i = b->g + i * L;
+        const double *y_i = ysel + i * L, *gy_i = gsel + i * L, *xb_i = xb + i * L;
+        for (int c = 0; c < L; c++) {
+            x_i[c] = take[c] ? y_i[c] : xb_i[c];
+            g_i[c] = take[c] ? gy_i[c] : g_i[c];
+        }
+    }
+    for (int c = 0; c < L; c++)
+        if (take[c]) b->lp[c] = lpsel[c];
+    if (again) {
+        /* restarted chains with no finite candidate sit at the best optimum: evaluate there
+           (the other lanes evaluate their own positions, kept only where moved) */
+        hb_model_eval_lanes(ctx->model, b->x, lpy, gy, mws);
+        for (int c = 0; c < L; c++) {
+            if (!moved[c] || take[c]) continue;
+            b->lp[c] = lpy[c];
+            for (size_t i = 0; i < d; i++) b->g[i * L + c] = gy[i * L + c];
+        }
+    }
+    for (int c = 0; c < L; c++) {
+        out->stats[ST_LP * L + c] = b->lp[c];
+        out->stats[ST_STEP * L + c] = 1;
+        out->stats[ST_ACC * L + c] = out->stats[ST_ACC_LARGE * L + c] = take[c];
+        out->stats[ST_DIV * L + c] = !take[c];
+        out->n_grad[c] = LBFGS_SIR + again;
+    }
+    if (out->red) {
+        out->red[RED_ACC] = taken;
+        out->red[RED_N] = b->n_real;
+        out->red[red_best(s) + BEST_EVALS] = nmoved;
+    }
+}
+
 static void hb_step(const hb_step_ctx *ctx, hb_batch *b, double *ws, hb_step_out *out) {
     const hb_heartbeat *s = ctx->self;
-    if (out->red) memset(out->red, 0, red_count(s) * sizeof *out->red);
+    if (out->red) {
+        memset(out->red, 0, red_count(s) * sizeof *out->red);
+        if (s->init == INIT_LBFGS) {
+            out->red[red_best(s) + BEST_LP] = -INFINITY;
+            out->red[red_best(s) + BEST_CHAIN] = INFINITY;
+        }
+    }
     if (!ctx->warmup)
         beat(s, ctx, b, ws, out);
+    else if (s->a.stage == STAGE_OPT)
+        opt_step(s, ctx, b, ws, out);
+    else if (s->a.stage == STAGE_LAP)
+        lap_step(s, ctx, b, ws, out);
     else if (s->a.stage == STAGE_A)
         stage_a_step(s, ctx, b, ws, out);
     else
         warmup_mala_step(s, ctx, b, ws, out);
+    /* the Hessian (computed once, in adapt after iteration 0) is charged to the best chain */
+    if (s->init == INIT_LBFGS && ctx->warmup && ctx->iter == 1) {
+        const double bc = s->a.best_chain, c0 = (double)b->chain0;
+        if (bc >= c0 && bc < c0 + b->n_real) out->n_grad[(int)(bc - c0)] += (int64_t)s->a.fd_evals;
+    }
 }
 
 static void hb_init_batch(const hb_step_ctx *ctx, hb_batch *b) {
@@ -482,8 +680,9 @@ static void enter_b(hb_heartbeat *s, long k_next, const double *red) {
     hb_adapt_state *a = &s->a;
     const size_t d = s->dim;
     const double n = red[RED_N];
-    /* P_pool = (mean P)^2: Adam's P ~ 1/|g| estimates a standard deviation. */
-    if (s->metric != MET_IDENTITY && n > 0)
+    /* P_pool = (mean P)^2: Adam's P ~ 1/|g| estimates a standard deviation. (init = lbfgs:
+       the Laplace metric is already in place.) */
+    if (s->metric != MET_IDENTITY && n > 0 && !a->lap_ok)
         for (size_t i = 0; i < d; i++) {
             double p = red[RED_PSUM + i] / n, m = p * p;
             s->m[i] = isfinite(m) && m > 0 ? m : 1.0;
@@ -581,11 +780,125 @@ static void auto_check(hb_heartbeat *s, long k, const double *red) {
     }
 }
 
+/* init = lbfgs: the Laplace covariance from the negative Hessian Hn in s->H (symmetric):
+   Hn = R R^T (Cholesky), M = Hn^{-1} = R^{-T} R^{-1}, then s->H <- M and s->lap <- its
+   Cholesky factor. If Hn is not positive definite (a saddle, or finite-difference noise),
+   the diagonal 1/Hn_ii is used when it is positive (returns 1); 2 if neither works. The
+   preconditioner becomes M (dense metric), diag(M) (diag), or stays I (identity). */
+static int laplace_metric(hb_heartbeat *s) {
+    const size_t d = s->dim;
+    double *H = s->H, *R = s->lap, *hn = s->fdws; /* hn: Hn's diagonal */
+    int rc = 0;
+    for (size_t i = 0; i < d; i++) hn[i] = H[i * d + i];
+    memcpy(R, H, d * d * sizeof *R);
+    if (hb_cholesky(R, d) == 0) {
+        /* H <- R^{-1} (lower triangular), then R <- M = R^{-T} R^{-1} */
+        for (size_t j = 0; j < d; j++) {
+            for (size_t i = 0; i < j; i++) H[i * d + j] = 0;
+            H[j * d + j] = 1.0 / R[j * d + j];
+            for (size_t i = j + 1; i < d; i++) {
+                double acc = 0;
+                for (size_t q = j; q < i; q++) acc += R[i * d + q] * H[q * d + j];
+                H[i * d + j] = -acc / R[i * d + i];
+            }
+        }
+        for (size_t i = 0; i < d; i++)
+            for (size_t j = 0; j <= i; j++) {
+                double acc = 0;
+                for (size_t q = i; q < d; q++) acc += H[q * d + i] * H[q * d + j];
+                R[i * d + j] = R[j * d + i] = acc;
+            }
+        memcpy(H, R, d * d * sizeof *H);
+        if (hb_cholesky(R, d) != 0) {
+            rc = 1; /* M's diagonal */
+            for (size_t i = 0; i < d; i++) s->tmp[i] = H[i * d + i];
+        }
+    } else {
+        rc = 1; /* the conditional variances 1 / Hn_ii */
+        for (size_t i = 0; i < d; i++) s->tmp[i] = 1.0 / H[i * d + i];
+    }
+    if (rc == 1) {
+        memset(H, 0, d * d * sizeof *H);
+        memset(R, 0, d * d * sizeof *R);
+        for (size_t i = 0; i < d; i++) {
+            H[i * d + i] = s->tmp[i];
+            R[i * d + i] = sqrt(s->tmp[i]);
+        }
+    }
+    for (size_t i = 0; i < d; i++) {
+        double v = H[i * d + i];
+        if (!isfinite(v) || !(v > 0)) return 2;
+    }
+    /* metric = auto with fewer than 10 chains per dimension: dense when some coordinate's
+       variance inflation factor M_ii Hn_ii = 1 / (1 - R_i^2) (marginal over conditional
+       variance) is at least LBFGS_DENSE_VIF, the usual collinearity threshold (a diagonal
+       metric's condition number is at least the largest one), else diag (the dense
+       products cost 2 d^2 per step for nothing). */
+    if (s->metric == MET_AUTO) {
+        double vif = 0;
+        for (size_t i = 0; i < d && rc == 0; i++) vif = fmax(vif, H[i * d + i] * hn[i]);
+        s->metric = vif >= LBFGS_DENSE_VIF ? MET_DENSE : MET_DIAG;
+        s->a.metric_auto = 1 + s->metric;
+    }
+    if (s->metric == MET_IDENTITY) return rc;
+    for (size_t i = 0; i < d; i++) {
+        s->m[i] = H[i * d + i];
+        s->sm[i] = sqrt(s->m[i]);
+    }
+    if (s->metric == MET_DENSE && rc == 0) {
+        memcpy(s->S, H, d * d * sizeof *s->S);
+        memcpy(s->Lc, R, d * d * sizeof *s->Lc);
+        s->a.dense_active = 1;
+    }
+    return rc;
+}
+
+/* init = lbfgs, after iteration 0: the best chain's optimum (pooled argmax), the Hessian
+   there, the Laplace metric; stage A's fallback if that fails. */
+static void after_opt(hb_heartbeat *s, const double *red) {
+    hb_adapt_state *a = &s->a;
+    const double *r = red + red_best(s), n = red[RED_N];
+    a->best_lp = r[BEST_LP];
+    a->best_chain = r[BEST_CHAIN];
+    a->lbfgs_evals = n > 0 ? r[BEST_EVALS] / n : 0;
+    int rc = 2;
+    if (isfinite(a->best_lp)) {
+        long evals = 0;
+        if (hb_fd_hessian(s->model, s->dim, r + BEST_X, s->H, s->fdws, &evals) == 0)
+            rc = laplace_metric(s);
+        a->fd_evals = (double)evals;
+        memcpy(s->xbest, r + BEST_X, s->dim * sizeof *s->xbest);
+    }
+    a->lbfgs_fallback = rc;
+    if (s->metric == MET_AUTO) {
+        s->metric = MET_DIAG; /* stage A's fallback: the rule without the Laplace metric */
+        a->metric_auto = 1 + s->metric;
+    }
+    if (rc == 2) {
+        /* stage A from the optima, then the fixed schedule (the first Adam update is that
+           of iteration 1: bias correction as if two had been made, a small bias of
+           exploration that nothing keeps) */
+        for (size_t i = 0; i < s->dim; i++) s->m[i] = s->sm[i] = 1.0;
+        a->stage = STAGE_A;
+        return;
+    }
+    a->lap_ok = 1;
+    a->stage = STAGE_LAP;
+}
+
 static void hb_adapt(void *self, long k, const double *red) {
     hb_heartbeat *s = self;
     hb_adapt_state *a = &s->a;
     const double n = red[RED_N], acc = n > 0 ? red[RED_ACC] / n : 0;
     switch (a->stage) {
+    case STAGE_OPT:
+        after_opt(s, red);
+        break;
+    case STAGE_LAP:
+        a->moved = red[red_best(s) + BEST_EVALS];
+        enter_b(s, k + 1, red);
+        a->a_iters = 0;
+        break;
     case STAGE_A: {
         double med;
         if (!a->med_init) {
@@ -631,6 +944,59 @@ static int cmp_double(const void *pa, const void *pb) {
     return (x > y) - (x < y);
 }
 
+/* init = lbfgs: a metric estimate shrunk towards the current metric P (the Laplace
+   covariance, then the previous estimate) instead of towards its own diagonal:
+   M = (n/(n+5)) cov + (5/(n+5)) P. Shrinking a needle's covariance towards its diagonal
+   keeps a whitened condition number of about (1 - rho)^-1 n / 5: about 1900 on kilpisjarvi
+   (correlation -0.99999, n = 256), which stage B's MALA never crosses; P already has the
+   needle's shape, so shrinking towards it costs nothing there. s->tmp holds the
+   variances on entry. */
+static void restart_b(hb_heartbeat *s) {
+    hb_adapt_state *a = &s->a;
+    if (a->stage == STAGE_B) {
+        if (a->da_b.t > 0) a->h = hb_dual_avg_final(&a->da_b);
+        hb_dual_avg_init(&a->da_b, a->h, MALA_TARGET);
+    }
+}
+
+static int set_moments_toward(hb_heartbeat *s, const double *mom, hb_error *err) {
+    hb_adapt_state *a = &s->a;
+    const size_t d = s->dim;
+    const double n = mom[0], w = n / (n + 5.0);
+    const int dense = s->metric == MET_DENSE;
+    if (s->metric == MET_IDENTITY) return HB_OK;
+    /* P into s->H (free after the Laplace stage) */
+    for (size_t i = 0; i < d; i++)
+        for (size_t j = 0; j < d; j++)
+            s->H[i * d + j] = a->dense_active ? s->S[i * d + j] : i == j ? s->m[i] : 0;
+    for (size_t i = 0; i < d; i++) {
+        double m = w * s->tmp[i] + (1 - w) * s->H[i * d + i];
+        if (!isfinite(m) || !(m > 0))
+            return hb_fail(err, HB_ERR_MODEL,
+                           "warmup: the pooled variance of coordinate %zu is not finite or not "
+                           "positive (the chains diverged or are stuck)",
+                           i + 1);
+        s->m[i] = m;
+        s->sm[i] = sqrt(m);
+    }
+    if (dense) {
+        for (size_t i = 0; i < d; i++)
+            for (size_t j = 0; j < d; j++)
+                s->S[i * d + j] =
+                    i == j ? s->m[i]
+                           : w * mom[1 + d + i * d + j] / (n - 1) + (1 - w) * s->H[i * d + j];
+        memcpy(s->Lc, s->S, d * d * sizeof *s->Lc);
+        if (hb_cholesky(s->Lc, d) == 0) {
+            a->dense_active = 1;
+        } else {
+            a->dense_active = 0;
+            a->fallback = 1;
+        }
+    }
+    restart_b(s);
+    return HB_OK;
+}
+
 /* A metric estimate from the pooled positions (HEARTBEAT.md stage B): variances shrunk in a
    scale-free way, M = (n/(n+5)) var + (5/(n+5)) 1e-3 median(var); dense: the covariance
    with its off-diagonal part shrunk by n/(n+5) towards that diagonal, then factored. */
@@ -646,6 +1012,7 @@ static int hb_set_moments(void *self, const double *mom, hb_error *err) {
         double q = dense ? mom[1 + d + i * d + i] : mom[1 + d + i];
         s->tmp[i] = q / (n - 1);
     }
+    if (a->lap_ok) return set_moments_toward(s, mom, err);
     double *var = s->m;
     memcpy(var, s->tmp, d * sizeof *var);
     qsort(s->tmp, d, sizeof *s->tmp, cmp_double);
@@ -715,6 +1082,9 @@ static double hb_step_size(const void *self) {
     switch (s->a.stage) {
     case STAGE_A:
         return s->rate0;
+    case STAGE_OPT:
+    case STAGE_LAP:
+        return 1.0;
     case STAGE_B:
         return s->a.h;
     default:
@@ -725,7 +1095,7 @@ static double hb_step_size(const void *self) {
 static size_t hb_report(const void *self, hb_adapt_item *it, size_t max) {
     const hb_heartbeat *s = self;
     const hb_adapt_state *a = &s->a;
-    if (max < 15) return 0;
+    if (max < 22) return 0;
     size_t n = 0;
 #define SCALAR(nm, p) it[n++] = (hb_adapt_item){.name = (nm), .data = (p), .rows = 1, .cols = 1}
 #define TEXT(nm, t)                                                                                \
@@ -745,6 +1115,15 @@ static size_t hb_report(const void *self, hb_adapt_item *it, size_t max) {
         SCALAR("warmup_rhat", &a->rhat);
         SCALAR("warmup_step_change", &a->dstep);
     }
+    TEXT("init", init_words[s->init]);
+    if (s->init == INIT_LBFGS) {
+        SCALAR("lbfgs_best_lp", &a->best_lp);
+        SCALAR("lbfgs_best_chain", &a->best_chain);
+        SCALAR("lbfgs_fallback", &a->lbfgs_fallback);
+        SCALAR("lbfgs_evals_mean", &a->lbfgs_evals);
+        SCALAR("lbfgs_hessian_evals", &a->fd_evals);
+        SCALAR("lbfgs_restarted", &a->moved);
+    }
     TEXT("adjust", adjust_words[s->adjust]);
     TEXT("schedule", schedule_words[s->schedule]);
     TEXT("metric", a->dense_active ? "dense" : s->metric == MET_IDENTITY ? "identity" : "diag");
@@ -760,7 +1139,8 @@ static size_t hb_report(const void *self, hb_adapt_item *it, size_t max) {
 static size_t hb_checkpoint_bytes(const void *self) {
     const hb_heartbeat *s = self;
     size_t d = s->dim;
-    return sizeof s->a + d * sizeof(double) + (s->S ? 2 * d * d * sizeof(double) : 0);
+    return sizeof s->a + d * sizeof(double) + (s->S ? 2 * d * d * sizeof(double) : 0) +
+           (s->lap ? (2 * d * d + d) * sizeof(double) : 0);
 }
 
 static void hb_save(const void *self, void *blob) {
@@ -774,6 +1154,12 @@ static void hb_save(const void *self, void *blob) {
     if (s->S) {
         memcpy(p, s->S, d * d * sizeof *s->S);
         memcpy(p + d * d * sizeof *s->S, s->Lc, d * d * sizeof *s->Lc);
+        p += 2 * d * d * sizeof *s->S;
+    }
+    if (s->lap) {
+        memcpy(p, s->H, d * d * sizeof *s->H);
+        memcpy(p + d * d * sizeof *s->H, s->lap, d * d * sizeof *s->lap);
+        memcpy(p + 2 * d * d * sizeof *s->H, s->xbest, d * sizeof *s->xbest);
     }
 }
 
@@ -791,7 +1177,14 @@ static int hb_restore(void *self, const void *blob, hb_error *err) {
     if (s->S) {
         memcpy(s->S, p, d * d * sizeof *s->S);
         memcpy(s->Lc, p + d * d * sizeof *s->S, d * d * sizeof *s->Lc);
+        p += 2 * d * d * sizeof *s->S;
     }
+    if (s->lap) {
+        memcpy(s->H, p, d * d * sizeof *s->H);
+        memcpy(s->lap, p + d * d * sizeof *s->H, d * d * sizeof *s->lap);
+        memcpy(s->xbest, p + 2 * d * d * sizeof *s->H, d * sizeof *s->xbest);
+    }
+    if (s->a.metric_auto) s->metric = s->a.metric_auto - 1; /* decided after the optimisation */
     return HB_OK;
 }
 
@@ -805,6 +1198,10 @@ static void hb_destroy(void *self) {
     free(s->S);
     free(s->Lc);
     free(s->tmp);
+    free(s->H);
+    free(s->lap);
+    free(s->fdws);
+    free(s->xbest);
     free(s);
 }
 
@@ -844,6 +1241,11 @@ static int read_config(hb_heartbeat *s, hb_config *cfg, hb_error *err) {
        1.2 after stage A). */
     double t_min = s->adjust == ADJ_MALA ? 0.8 : 0.95;
     double t_max = 0.10, rate = 0.2, b1 = 0.3, b2 = 0.999;
+    int64_t def_iters = 200, iters;
+    if (hb_cfg_choice(cfg, H, "init", "adam", init_words, &s->init, err) ||
+        hb_cfg_int(cfg, H, "lbfgs_iters", &def_iters, 1, 1000000, &iters, err))
+        return err->code;
+    s->lbfgs_iters = (long)iters;
     if (hb_cfg_double(cfg, H, "target_accept_min", &t_min, 0.01, 0.999, &s->target_min, err) ||
         hb_cfg_double(cfg, H, "target_accept_max", &t_max, 0.001, 0.99, &s->target_max, err) ||
         hb_cfg_double(cfg, H, "warmup_rate", &rate, 1e-12, 1e12, &s->rate0, err) ||
@@ -858,6 +1260,14 @@ static int read_config(hb_heartbeat *s, hb_config *cfg, hb_error *err) {
     if (s->min_fixed && s->max_fixed && s->cfg_max < s->cfg_min)
         return hb_fail(err, HB_ERR_USAGE, "%s: [heartbeat] step_max (%g) is below step_min (%g)",
                        path, s->cfg_max, s->cfg_min);
+    if (s->warmup < 20 && s->init == INIT_LBFGS) {
+        char where[256];
+        hb_cfg_where(cfg, H, "init", where, sizeof where);
+        return hb_fail(err, HB_ERR_USAGE,
+                       "%s: [heartbeat] init = lbfgs needs [run] warmup >= 20 (it is %ld): the "
+                       "optimisation, the Laplace draw and stages B and C",
+                       where, s->warmup);
+    }
     if (s->warmup < 20) {
         if (!s->min_fixed || !s->max_fixed || s->metric != MET_IDENTITY)
             return hb_fail(err, HB_ERR_USAGE,
@@ -881,8 +1291,15 @@ static int hb_create(hb_config *cfg, const hb_model *model, long warmup, void **
     }
     const size_t d = s->dim;
     /* auto: dense when there are at least 10 chains per dimension (HEARTBEAT.md stage B). */
-    if (s->metric == MET_AUTO)
-        s->metric = d > 1 && (double)s->chains >= 10.0 * (double)d ? MET_DENSE : MET_DIAG;
+    /* init = lbfgs with fewer chains: the Laplace covariance is a full-rank estimate whatever
+       the number of chains, so up to d = LBFGS_DENSE_D auto is decided after the
+       optimisation, from it (laplace_metric: dense when a correlation is strong). */
+    if (s->metric == MET_AUTO) {
+        if (d > 1 && (double)s->chains >= 10.0 * (double)d)
+            s->metric = MET_DENSE;
+        else if (!(s->init == INIT_LBFGS && d > 1 && d <= LBFGS_DENSE_D))
+            s->metric = MET_DIAG;
+    }
     if (s->metric == MET_DENSE && d == 1) s->metric = MET_DIAG;
     if (warmup >= 20) {
         s->n_a = (long)(0.15 * (double)warmup);
@@ -892,17 +1309,28 @@ static int hb_create(hb_config *cfg, const hb_model *model, long warmup, void **
         s->n_a = s->c_start = warmup; /* stage A only */
     }
     if (s->n_a < 1) s->n_a = 1;
+    if (s->init == INIT_LBFGS) {
+        /* iterations 0 and 1 are the optimisation and the Laplace draw; stages B and C
+           share the rest as 45 : 40 (HEARTBEAT.md's fractions without stage A) */
+        s->c_start = warmup - (long)(40.0 / 85.0 * (double)(warmup - 2));
+        s->model = model;
+        s->H = calloc(d * d, sizeof *s->H);
+        s->lap = calloc(d * d, sizeof *s->lap);
+        s->fdws = calloc(hb_fd_hessian_ws(d), sizeof *s->fdws);
+        s->xbest = calloc(d, sizeof *s->xbest);
+        if (!s->H || !s->lap || !s->fdws || !s->xbest) abort();
+    }
     s->m = malloc(d * sizeof *s->m);
     s->sm = malloc(d * sizeof *s->sm);
     s->tmp = malloc(d * sizeof *s->tmp);
     if (!s->m || !s->sm || !s->tmp) abort();
     for (size_t i = 0; i < d; i++) s->m[i] = s->sm[i] = 1.0;
-    if (s->metric == MET_DENSE) {
+    if (s->metric == MET_DENSE || s->metric == MET_AUTO) {
         s->S = calloc(d * d, sizeof *s->S);
         s->Lc = calloc(d * d, sizeof *s->Lc);
         if (!s->S || !s->Lc) abort();
     }
-    s->a.stage = STAGE_A;
+    s->a.stage = s->init == INIT_LBFGS ? STAGE_OPT : STAGE_A;
     s->a.c_start = s->c_start;
     s->a.rhat = s->a.dstep = INFINITY;
     s->a.h = s->a.h_b = 1.0;
@@ -918,8 +1346,10 @@ static size_t hb_state_doubles(const void *self, size_t dim) {
 }
 
 static size_t hb_workspace_doubles(const void *self, size_t dim) {
-    (void)self;
-    return dim * L + step_ws(dim);
+    const hb_heartbeat *s = self;
+    size_t n = dim * L + step_ws(dim);
+    if (s->init == INIT_LBFGS && hb_lbfgs_ws(dim) > n) n = hb_lbfgs_ws(dim);
+    return n;
 }
 
 static size_t hb_red_doubles(const void *self, size_t dim) {
@@ -940,6 +1370,7 @@ const hb_sampler_type hb_sampler_heartbeat = {
     .n_red = RED_PSUM,
     .red_doubles = hb_red_doubles,
     .init_batch = hb_init_batch,
+    .combine = hb_combine_red,
     .plan = hb_plan,
     .step = hb_step,
     .adapt = hb_adapt,

@@ -36,7 +36,8 @@ int hb_lp_hist_bin(double lp, double center, double scale);
 double hb_lp_hist_median(const double *counts, double center, double scale);
 
 /* Warmup stage of a Heartbeat instance: 0 = A (exploration), 1 = B (preconditioner),
-   2 = C (step sizes), 3 = done (sampling). */
+   2 = C (step sizes), 3 = done (sampling); with [heartbeat] init = lbfgs 4 = the L-BFGS
+   optimisation (warmup iteration 0), 5 = the Laplace draws (iteration 1). */
 int hb_heartbeat_stage(const void *self);
 
 #endif

@@ -86,6 +86,12 @@ typedef struct hb_sampler_type {
     size_t (*red_doubles)(const void *self, size_t dim);
     /* Optional: initialise per-chain state after x, g, lp are set. */
     void (*init_batch)(const hb_step_ctx *ctx, hb_batch *b);
+    /* Optional: how two blocks' pooled stats combine (left <- combine(left, right), k =
+       the doubles per block, self = the instance); default the elementwise sum. It is
+       applied along the reduction's fixed tree over blocks, so it must depend only on its
+       arguments (e.g. sums, and an argmax whose ties go to the lowest global chain index);
+       the result is then the same whatever the ranks x threads. */
+    void (*combine)(double *left, const double *right, size_t k, const void *self);
     /* Plan warmup iteration k (0-based). Called on every rank with the same result. */
     void (*plan)(void *self, long k, hb_iter_plan *plan);
     /* One iteration for one batch. Thread-safe: reads self, writes only b, ws, out. */

@@ -94,6 +94,17 @@ static void test_broken_configs(void) {
         {"nuts unknown adapt mode",
          "[model]\nname = gaussian\n[sampler]\nalgorithm = nuts\n[nuts]\nadapt = global\n", 2,
          "[nuts] adapt"},
+        {"mala dense metric above the dimension cap",
+         "[model]\nname = gaussian\ndim = 5000\n[sampler]\nalgorithm = mala\nmetric = dense\n", 2,
+         "[sampler] metric = dense keeps d x d matrices; the model has dimension 5000"},
+        {"heartbeat dense metric above the dimension cap",
+         "[model]\nname = gaussian\ndim = 5000\n[sampler]\nalgorithm = heartbeat\nmetric = "
+         "dense\n",
+         2, "[sampler] metric = dense keeps d x d matrices; the model has dimension 5000"},
+        {"heartbeat lbfgs above the dimension cap",
+         "[model]\nname = gaussian\ndim = 5000\n[sampler]\nalgorithm = heartbeat\n[heartbeat]\n"
+         "init = lbfgs\n",
+         2, "[heartbeat] init = lbfgs keeps d x d matrices; the model has dimension 5000"},
         {"nuts dense metric",
          "[model]\nname = gaussian\ndim = 3\n[sampler]\nalgorithm = nuts\nmetric = dense\n", 2,
          "'dense' is not supported by the nuts sampler"},

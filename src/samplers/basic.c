@@ -36,6 +36,14 @@ int hb_basic_create(hb_basic *s, hb_config *cfg, const char *section, double def
                        "%s: [sampler] metric: 'dense' is not supported by the %s sampler "
                        "(use diag or identity)",
                        hb_config_path(cfg), section);
+    if (metric == 3 && dim > HB_DENSE_MAX_DIM) {
+        char where[256];
+        hb_cfg_where(cfg, "sampler", "metric", where, sizeof where);
+        return hb_fail(err, HB_ERR_USAGE,
+                       "%s: [sampler] metric = dense keeps d x d matrices; the model has dimension "
+                       "%zu, above %d: use metric = diag",
+                       where, dim, HB_DENSE_MAX_DIM);
+    }
     s->metric_diag = metric != 1;
     s->metric_dense = metric == 3 && dim > 1;
     int64_t ib = 75, tb = 50, win = 25;

@@ -1260,6 +1260,16 @@ static int read_config(hb_heartbeat *s, hb_config *cfg, hb_error *err) {
     if (s->min_fixed && s->max_fixed && s->cfg_max < s->cfg_min)
         return hb_fail(err, HB_ERR_USAGE, "%s: [heartbeat] step_max (%g) is below step_min (%g)",
                        path, s->cfg_max, s->cfg_min);
+    if (s->dim > HB_DENSE_MAX_DIM && (s->metric == MET_DENSE || s->init == INIT_LBFGS)) {
+        const int lb = s->init == INIT_LBFGS;
+        char where[256];
+        hb_cfg_where(cfg, lb ? H : "sampler", lb ? "init" : "metric", where, sizeof where);
+        return hb_fail(err, HB_ERR_USAGE,
+                       "%s: %s keeps d x d matrices; the model has dimension %zu, above %d: use "
+                       "%s",
+                       where, lb ? "[heartbeat] init = lbfgs" : "[sampler] metric = dense", s->dim,
+                       HB_DENSE_MAX_DIM, lb ? "init = adam" : "metric = diag");
+    }
     if (s->warmup < 20 && s->init == INIT_LBFGS) {
         char where[256];
         hb_cfg_where(cfg, H, "init", where, sizeof where);
@@ -1295,7 +1305,7 @@ static int hb_create(hb_config *cfg, const hb_model *model, long warmup, void **
        the number of chains, so up to d = LBFGS_DENSE_D auto is decided after the
        optimisation, from it (laplace_metric: dense when a correlation is strong). */
     if (s->metric == MET_AUTO) {
-        if (d > 1 && (double)s->chains >= 10.0 * (double)d)
+        if (d > 1 && d <= HB_DENSE_MAX_DIM && (double)s->chains >= 10.0 * (double)d)
             s->metric = MET_DENSE;
         else if (!(s->init == INIT_LBFGS && d > 1 && d <= LBFGS_DENSE_D))
             s->metric = MET_DIAG;

@@ -15,6 +15,10 @@
 /* Batches a step_group call takes at most. */
 enum { HB_STEP_GROUP = 4 };
 
+/* Dense metrics and Heartbeat's Laplace covariance keep d x d matrices: above this dimension
+   (128 MB per matrix) they are refused with a config error instead of exhausting memory. */
+enum { HB_DENSE_MAX_DIM = 4096 };
+
 /* One SIMD batch of HB_LANES chains, structure of arrays, coordinate-major. */
 typedef struct hb_batch {
     double *x;       /* [dim][HB_LANES] positions */

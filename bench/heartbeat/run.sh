@@ -11,7 +11,7 @@
 #   sweep). Results: OUT_DIR/results.jsonl (one JSON
 #   row per run, see b2.py) and OUT_DIR/curves/*.npz; bench/heartbeat/report.py turns them
 #   into tables and figures. Environment: CHAINS (256), WARMUP (400), GRADS (sampling
-#   gradients per chain, 4000), THREADS (2), SHARED (../shared), TARGETS (space-separated
+#   gradients per chain, 4000), THREADS (2), SEED (20261122), SHARED (../shared), TARGETS (space-separated
 #   subset of target tags), BASELINES (samplers of the baselines part: "nuts hmc chees").
 set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -57,8 +57,8 @@ run() {
     shift 5
     ini=$OUT/runs/$tag.ini h5=$OUT/runs/$tag.h5
     {
-        printf '[run]\nseed = 20261122\nchains = %s\nwarmup = %s\ndraws = %s\nthin = %s\n' \
-            "$CHAINS" "${W_RUN:-$WARMUP}" "$draws" "$thin"
+        printf '[run]\nseed = %s\nchains = %s\nwarmup = %s\ndraws = %s\nthin = %s\n' \
+            "${SEED:-20261122}" "$CHAINS" "${W_RUN:-$WARMUP}" "$draws" "$thin"
         printf 'output = %s\ninit_radius = 2\n[model]\n' "$h5"
         model_of "$target"
         printf '[sampler]\n%b\n' "$lines"

@@ -108,8 +108,16 @@ void hb_model_eval_logp_wide(const hb_model *m, size_t nl, const double *x, doub
                 for (size_t c = 0; c < L; c++) ws[i * L + c] = x[i * nl + v + c];
             rc = m->vt->logp_batch(m->impl, L, L, ws, lp + v);
         }
+#if defined(HB_VMATH_AVX512) && HB_LANES == 8
+        for (size_t c = v; c < v + step; c += L) { /* a mask per 8 lanes: no branches */
+            const __mmask8 bad =
+                rc != 0 ? 0xff : _mm512_fpclass_pd_mask(_mm512_loadu_pd(lp + c), 0x99);
+            _mm512_mask_storeu_pd(lp + c, bad, _mm512_set1_pd(-INFINITY));
+        }
+#else
         for (size_t c = v; c < v + step; c++)
             if (rc != 0 || !isfinite(lp[c])) lp[c] = -INFINITY;
+#endif
     }
 }
 

@@ -1,7 +1,7 @@
 /* The pieces of one random-walk Metropolis step on the 1-D mixture, each timed alone on one
  * core, for the seed benchmark's floor: what a draw costs at least with one Philox4x32-10 block,
  * Box-Muller normals and double-precision exp/log. Each piece runs over the same shape as the
- * sampler (a group of 4 batches of 8 chains, one variate per chain and iteration), best of 5
+ * sampler (a group of 8 batches of 8 chains, one variate per chain and iteration), best of 5
  * repetitions (the machine is shared). Usage: bench_kernels [iterations] */
 #include <math.h>
 #include <omp.h>
@@ -13,7 +13,7 @@
 #include "io/config.h"
 #include "models/models.h"
 
-enum { NL = 32 }; /* chains per call: 4 batches of HB_LANES, as rwmh's step_group */
+enum { NL = 64 }; /* chains per call: 8 batches of HB_LANES, as rwmh's step_group */
 
 static double best_of(double (*f)(long, double *), long iters, double *sink) {
     double best = INFINITY;

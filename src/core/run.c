@@ -403,9 +403,12 @@ static void sample_block(run *r, size_t j0, size_t nd, draw_buffers *db, pending
     size_t d = r->dim, ns = r->n_stats;
     int64_t grads = 0;
     const int64_t thin = r->rs.thin;
-    const size_t G = r->st->step_group ? HB_STEP_GROUP : 1;
-    const size_t ngroups = (r->nb_local + G - 1) / G;
     const int team = w->nd > 0 ? r->team : r->nthreads;
+    /* Groups of up to HB_STEP_GROUP batches, halved while there would be fewer than 4 groups
+       per thread (a small run keeps every thread busy; results do not depend on G). */
+    size_t G = r->st->step_group ? HB_STEP_GROUP : 1;
+    while (G > 1 && r->nb_local < 4 * G * (size_t)team) G /= 2;
+    const size_t ngroups = (r->nb_local + G - 1) / G;
     const int chunk = (int)(ngroups / (16 * (size_t)team)) + 1;
 #pragma omp parallel num_threads(team) reduction(+ : grads)
     {

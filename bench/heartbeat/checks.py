@@ -19,10 +19,13 @@ def pooled(v):
 
 def main():
     path, target, tag = sys.argv[1:4]
-    x = h5py.File(path, "r")["posterior"]["x"][...]
+    post = h5py.File(path, "r")["posterior"]
+    x = post["x"][...]
     row = {"tag": tag, "target": target}
     if target == "funnel":
-        v = x[..., 0]
+        # the funnel's outputs are v and x[1..]: /posterior/v (x[..., 0] is x[1], whose
+        # variance is E[exp(v)] = exp(4.5) = 90, not v)
+        v = post["v"][...] if "v" in post else x[..., 0]
         row["mean_v"], row["mean_v_se"] = pooled(v)
         row["var_v"], row["var_v_se"] = pooled((v - 0.0) ** 2)
         row["truth"] = {"mean_v": 0.0, "var_v": 9.0}

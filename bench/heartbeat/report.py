@@ -68,7 +68,7 @@ def main_table(rows, checks):
         print("|---|---|---|---|")
         for c in checks:
             if c["target"] == "funnel":
-                print("| %s | mean v / var v | %.2f ± %.2f / %.1f ± %.1f | 0 / 9 |" % (
+                print("| %s | mean v / E[v²] | %.2f ± %.2f / %.1f ± %.1f | 0 / 9 |" % (
                     c["tag"].split(".", 1)[1], c["mean_v"], c["mean_v_se"], c["var_v"],
                     c["var_v_se"]))
             else:

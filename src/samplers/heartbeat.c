@@ -106,6 +106,9 @@ typedef struct hb_adapt_state {
     double lbfgs_evals;    /* mean L-BFGS gradient evaluations per chain */
     int metric_auto;       /* metric = auto decided after the optimisation: 1 + MET_... */
     double moved;          /* chains restarted from the best optimum (lap_step) */
+    double lap_ess;        /* mean over chains of the importance ESS of their LBFGS_SIR
+                              Laplace candidates, (sum w)^2 / sum w^2 in [1, LBFGS_SIR]: near
+                              LBFGS_SIR where the Laplace approximation fits (lap_step) */
 } hb_adapt_state;
 
 typedef struct hb_heartbeat {
@@ -547,12 +550,12 @@ static void lap_step(const hb_heartbeat *s, const hb_step_ctx *ctx, hb_batch *b,
                      hb_step_out *out) {
     const size_t d = s->dim, n = d * L;
     double *xi = ws, *y = xi + n, *gy = y + n, *xb = gy + n, *ysel = xb + n, *gsel = ysel + n;
-    double *mws = gsel + n, lpy[L], nrm[L], u[L], logw[L], lpsel[L];
+    double *mws = gsel + n, lpy[L], nrm[L], u[L], logw[L], logw2[L], lpsel[L];
     const double gap = LBFGS_MODE_GAP + (double)d;
     int moved[L], take[L], again = 0;
     for (int c = 0; c < L; c++) {
         moved[c] = c < b->n_real && !(b->lp[c] >= s->a.best_lp - gap);
-        logw[c] = -INFINITY;
+        logw[c] = logw2[c] = -INFINITY;
         take[c] = 0;
     }
     for (size_t i = 0; i < d; i++)
@@ -574,6 +577,8 @@ static void lap_step(const hb_heartbeat *s, const hb_step_ctx *ctx, hb_batch *b,
             if (!(lw > -INFINITY)) continue;
             const double hi = fmax(logw[c], lw);
             const double tot = hi + log(exp(logw[c] - hi) + exp(lw - hi));
+            const double hi2 = fmax(logw2[c], 2 * lw);
+            logw2[c] = hi2 + log(exp(logw2[c] - hi2) + exp(2 * lw - hi2));
             rep[c] = u[c] < lw - tot;
             logw[c] = tot;
         }
@@ -589,12 +594,13 @@ static void lap_step(const hb_heartbeat *s, const hb_step_ctx *ctx, hb_batch *b,
                 take[c] = 1;
             }
     }
-    double taken = 0, nmoved = 0;
+    double taken = 0, nmoved = 0, ess = 0;
     for (int c = 0; c < L; c++) {
         again |= moved[c] && !take[c];
         if (c < b->n_real) {
             taken += take[c];
             nmoved += moved[c];
+            if (take[c]) ess += exp(2 * logw[c] - logw2[c]); /* (sum w)^2 / sum w^2 */
         }
     }
     for (size_t i = 0; i < d; i++) {
@@ -628,6 +634,7 @@ static void lap_step(const hb_heartbeat *s, const hb_step_ctx *ctx, hb_batch *b,
         out->red[RED_ACC] = taken;
         out->red[RED_N] = b->n_real;
         out->red[red_best(s) + BEST_EVALS] = nmoved;
+        out->red[RED_LPSUM] = ess; /* (a sum slot stage A alone uses) */
     }
 }
 
@@ -896,6 +903,7 @@ static void hb_adapt(void *self, long k, const double *red) {
         break;
     case STAGE_LAP:
         a->moved = red[red_best(s) + BEST_EVALS];
+        a->lap_ess = n > 0 ? red[RED_LPSUM] / n : 0;
         enter_b(s, k + 1, red);
         a->a_iters = 0;
         break;
@@ -1123,6 +1131,7 @@ static size_t hb_report(const void *self, hb_adapt_item *it, size_t max) {
         SCALAR("lbfgs_evals_mean", &a->lbfgs_evals);
         SCALAR("lbfgs_hessian_evals", &a->fd_evals);
         SCALAR("lbfgs_restarted", &a->moved);
+        SCALAR("lbfgs_laplace_ess", &a->lap_ess);
     }
     TEXT("adjust", adjust_words[s->adjust]);
     TEXT("schedule", schedule_words[s->schedule]);

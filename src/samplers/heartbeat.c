@@ -952,13 +952,7 @@ static int cmp_double(const void *pa, const void *pb) {
     return (x > y) - (x < y);
 }
 
-/* init = lbfgs: a metric estimate shrunk towards the current metric P (the Laplace
-   covariance, then the previous estimate) instead of towards its own diagonal:
-   M = (n/(n+5)) cov + (5/(n+5)) P. Shrinking a needle's covariance towards its diagonal
-   keeps a whitened condition number of about (1 - rho)^-1 n / 5: about 1900 on kilpisjarvi
-   (correlation -0.99999, n = 256), which stage B's MALA never crosses; P already has the
-   needle's shape, so shrinking towards it costs nothing there. s->tmp holds the
-   variances on entry. */
+/* New metric in stage B: restart dual averaging from the averaged step size (as Stan). */
 static void restart_b(hb_heartbeat *s) {
     hb_adapt_state *a = &s->a;
     if (a->stage == STAGE_B) {
@@ -967,6 +961,33 @@ static void restart_b(hb_heartbeat *s) {
     }
 }
 
+/* Coordinate i of a new metric estimate: m must be a positive finite variance. */
+static int set_metric_diag(hb_heartbeat *s, size_t i, double m, hb_error *err) {
+    if (!isfinite(m) || !(m > 0))
+        return hb_fail(err, HB_ERR_MODEL,
+                       "warmup: the pooled variance of coordinate %zu is not finite or not "
+                       "positive (the chains diverged or are stuck)",
+                       i + 1);
+    s->m[i] = m;
+    s->sm[i] = sqrt(m);
+    return HB_OK;
+}
+
+/* Factor the dense estimate in s->S; a failed Cholesky falls back to the diagonal. */
+static void factor_dense(hb_heartbeat *s) {
+    const size_t d = s->dim;
+    memcpy(s->Lc, s->S, d * d * sizeof *s->Lc);
+    s->a.dense_active = hb_cholesky(s->Lc, d) == 0;
+    if (!s->a.dense_active) s->a.fallback = 1;
+}
+
+/* init = lbfgs: a metric estimate shrunk towards the current metric P (the Laplace
+   covariance, then the previous estimate) instead of towards its own diagonal:
+   M = (n/(n+5)) cov + (5/(n+5)) P. Shrinking a needle's covariance towards its diagonal
+   keeps a whitened condition number of about (1 - rho)^-1 n / 5: about 1900 on kilpisjarvi
+   (correlation -0.99999, n = 256), which stage B's MALA never crosses; P already has the
+   needle's shape, so shrinking towards it costs nothing there. s->tmp holds the
+   variances on entry. */
 static int set_moments_toward(hb_heartbeat *s, const double *mom, hb_error *err) {
     hb_adapt_state *a = &s->a;
     const size_t d = s->dim;
@@ -977,29 +998,15 @@ static int set_moments_toward(hb_heartbeat *s, const double *mom, hb_error *err)
     for (size_t i = 0; i < d; i++)
         for (size_t j = 0; j < d; j++)
             s->H[i * d + j] = a->dense_active ? s->S[i * d + j] : i == j ? s->m[i] : 0;
-    for (size_t i = 0; i < d; i++) {
-        double m = w * s->tmp[i] + (1 - w) * s->H[i * d + i];
-        if (!isfinite(m) || !(m > 0))
-            return hb_fail(err, HB_ERR_MODEL,
-                           "warmup: the pooled variance of coordinate %zu is not finite or not "
-                           "positive (the chains diverged or are stuck)",
-                           i + 1);
-        s->m[i] = m;
-        s->sm[i] = sqrt(m);
-    }
+    for (size_t i = 0; i < d; i++)
+        if (set_metric_diag(s, i, w * s->tmp[i] + (1 - w) * s->H[i * d + i], err)) return err->code;
     if (dense) {
         for (size_t i = 0; i < d; i++)
             for (size_t j = 0; j < d; j++)
                 s->S[i * d + j] =
                     i == j ? s->m[i]
                            : w * mom[1 + d + i * d + j] / (n - 1) + (1 - w) * s->H[i * d + j];
-        memcpy(s->Lc, s->S, d * d * sizeof *s->Lc);
-        if (hb_cholesky(s->Lc, d) == 0) {
-            a->dense_active = 1;
-        } else {
-            a->dense_active = 0;
-            a->fallback = 1;
-        }
+        factor_dense(s);
     }
     restart_b(s);
     return HB_OK;
@@ -1026,33 +1033,15 @@ static int hb_set_moments(void *self, const double *mom, hb_error *err) {
     qsort(s->tmp, d, sizeof *s->tmp, cmp_double);
     double med = d % 2 ? s->tmp[d / 2] : 0.5 * (s->tmp[d / 2 - 1] + s->tmp[d / 2]);
     const double w = n / (n + 5.0), reg = 5.0 / (n + 5.0) * 1e-3 * med;
-    for (size_t i = 0; i < d; i++) {
-        double m = w * var[i] + reg;
-        if (!isfinite(m) || !(m > 0))
-            return hb_fail(err, HB_ERR_MODEL,
-                           "warmup: the pooled variance of coordinate %zu is not finite or not "
-                           "positive (the chains diverged or are stuck)",
-                           i + 1);
-        s->m[i] = m;
-        s->sm[i] = sqrt(m);
-    }
+    for (size_t i = 0; i < d; i++)
+        if (set_metric_diag(s, i, w * var[i] + reg, err)) return err->code;
     if (dense) {
         for (size_t i = 0; i < d; i++)
             for (size_t j = 0; j < d; j++)
                 s->S[i * d + j] = i == j ? s->m[i] : w * mom[1 + d + i * d + j] / (n - 1);
-        memcpy(s->Lc, s->S, d * d * sizeof *s->Lc);
-        if (hb_cholesky(s->Lc, d) == 0) {
-            a->dense_active = 1;
-        } else {
-            a->dense_active = 0;
-            a->fallback = 1;
-        }
+        factor_dense(s);
     }
-    /* New metric in stage B: restart dual averaging from the averaged step size (as Stan). */
-    if (a->stage == STAGE_B) {
-        if (a->da_b.t > 0) a->h = hb_dual_avg_final(&a->da_b);
-        hb_dual_avg_init(&a->da_b, a->h, MALA_TARGET);
-    }
+    restart_b(s);
     return HB_OK;
 }
 

@@ -47,6 +47,45 @@ const char *hbt_tmpdir(void) {
     return dir;
 }
 
+char *hbt_run_cfg(const char *tag, unsigned seed, const char *run_keys, const char *body,
+                  const char *launch, char **log) {
+    char *out = NULL, *text = NULL, name[128];
+    if (asprintf(&out, "%s/%s.h5", hbt_tmpdir(), tag) < 0 ||
+        asprintf(&text, "[run]\nseed = %u\noutput = %s\n%s\n%s\n", seed, out, run_keys, body) < 0)
+        exit(1);
+    snprintf(name, sizeof name, "%s.ini", tag);
+    char *cfg = hbt_write_file(name, text), *l = NULL;
+    int rc = hbt_sh(&l, "%s %s run %s%s", launch ? launch : "OMP_NUM_THREADS=2", hbt_env("HB_BIN"),
+                    cfg, log ? "" : " --quiet");
+    if (rc != 0) fprintf(stderr, "  %s: exit %d: %s\n", tag, rc, l ? l : "");
+    CU_ASSERT_EQUAL(rc, 0);
+    if (log)
+        *log = l;
+    else
+        free(l);
+    free(cfg);
+    free(text);
+    if (rc != 0) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
+int hbt_expect_config_error(const char *name, const char *ini, const char *what,
+                            const char *where) {
+    char *cfg = hbt_write_file(name, ini), *log = NULL;
+    int rc = hbt_sh(&log, "%s run %s --quiet", hbt_env("HB_BIN"), cfg);
+    int ok = rc == 2 && log && (!what || strstr(log, what)) && (!where || strstr(log, where));
+    if (!ok)
+        fprintf(stderr, "  %s: exit %d (want 2, '%s' at '%s'): %s\n", name, rc, what ? what : "",
+                where ? where : "", log ? log : "");
+    CU_ASSERT(ok);
+    free(log);
+    free(cfg);
+    return ok;
+}
+
 char *hbt_write_file(const char *name, const char *text) {
     char *path = NULL;
     if (asprintf(&path, "%s/%s", hbt_tmpdir(), name) < 0) exit(1);

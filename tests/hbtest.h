@@ -39,6 +39,18 @@ double hbt_read_adaptation_attr(const char *file, const char *name);
 void hbt_validate_run_file(const char *target, const char *run_file, const char *ref_path,
                            size_t chains, size_t draws);
 
+/* Write TMP/tag.ini ("[run]\nseed = SEED\noutput = TMP/tag.h5\n", then run_keys and body)
+   and run it under launch (a command prefix; NULL: OMP_NUM_THREADS=2), asserting exit 0.
+   Returns the output path (malloc'd), or NULL if the run failed. With log != NULL the run's
+   stderr (progress and final line included) goes to *log; without, the run is --quiet. */
+char *hbt_run_cfg(const char *tag, unsigned seed, const char *run_keys, const char *body,
+                  const char *launch, char **log);
+
+/* Write TMP/name (INI text) and run it (--quiet); asserts exit 2 (a config error) and that
+   the message contains each of the non-NULL strings what and where (e.g. the key and its
+   "file:line"), printing the run's output when not. Returns the assertion's outcome. */
+int hbt_expect_config_error(const char *name, const char *ini, const char *what, const char *where);
+
 /* Every dataset under /posterior, /sample_stats and /adaptation of a run file as raw bytes,
    concatenated with their names (for bitwise comparisons of runs). Returns malloc'd bytes
    and their count in *len; NULL (len 0) if the file does not open. */

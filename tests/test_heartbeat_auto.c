@@ -12,31 +12,10 @@
 
 #include "hbtest.h"
 
-/* Write tag.ini ([run] head, then body) and run it; returns the output path or NULL. The
-   run's log (stderr) goes to *log when log is not NULL. */
+/* hbt_run_cfg with this file's seed. */
 static char *run_cfg(const char *tag, const char *run_keys, const char *body, const char *launch,
                      char **log) {
-    char *out = NULL, *text = NULL, name[128];
-    if (asprintf(&out, "%s/%s.h5", hbt_tmpdir(), tag) < 0 ||
-        asprintf(&text, "[run]\nseed = 20261122\noutput = %s\n%s\n%s\n", out, run_keys, body) < 0)
-        exit(1);
-    snprintf(name, sizeof name, "%s.ini", tag);
-    char *cfg = hbt_write_file(name, text), *l = NULL;
-    int rc =
-        hbt_sh(&l, "%s %s run %s", launch ? launch : "OMP_NUM_THREADS=2", hbt_env("HB_BIN"), cfg);
-    if (rc != 0) fprintf(stderr, "  %s: exit %d: %s\n", tag, rc, l ? l : "");
-    CU_ASSERT_EQUAL(rc, 0);
-    if (log)
-        *log = l;
-    else
-        free(l);
-    free(cfg);
-    free(text);
-    if (rc != 0) {
-        free(out);
-        return NULL;
-    }
-    return out;
+    return hbt_run_cfg(tag, 20261122, run_keys, body, launch, log);
 }
 
 static int gauss_moments(const char *out, size_t nc, size_t nd, size_t d, double kappa);
@@ -219,13 +198,7 @@ static void test_bad_config(void) {
                  "[model]\nname = gaussian\n[sampler]\nalgorithm = %s\n",
                  cases[k].run, cases[k].sampler);
         snprintf(name, sizeof name, "bad_auto%zu.ini", k);
-        char *cfg = hbt_write_file(name, ini), *log = NULL;
-        int rc = hbt_sh(&log, "%s run %s --quiet", hbt_env("HB_BIN"), cfg);
-        int ok = rc == 2 && log && strstr(log, cases[k].needle);
-        if (!ok) fprintf(stderr, "  case %zu (%s): exit %d: %s\n", k, cases[k].run, rc, log);
-        CU_ASSERT(ok);
-        free(log);
-        free(cfg);
+        hbt_expect_config_error(name, ini, cases[k].needle, NULL);
     }
 }
 

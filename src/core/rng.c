@@ -263,18 +263,21 @@ static void walk_gen(uint32_t seed, uint64_t chain0, size_t nvec, size_t ld, uin
                      uint32_t purpose, size_t n, const double *const *xv, const double *s,
                      double *out, double *u) {
     uint32_t w0[HB_LANES], w1[HB_LANES], w2[HB_LANES], w3[HB_LANES];
-    normals_gen(seed, chain0, nvec, ld, iter, purpose, 0, n, out);
     for (size_t v = 0; v < nvec; v++)
-        for (size_t k = 0; k < n; k++)
+        for (size_t b = 0; 2 * b < n; b++) { /* one block: normals 2b, 2b+1 (and u: block 0) */
+            philox_lanes((uint32_t)b, purpose, (uint32_t)iter, (uint32_t)(iter >> 32), seed,
+                         chain0 + v * HB_LANES, w0, w1, w2, w3);
+            const size_t k = 2 * b;
+            double *o = out + k * ld + v * HB_LANES;
+            const double *x = xv[v] + k * HB_LANES;
             for (int l = 0; l < HB_LANES; l++) {
-                double *o = out + k * ld + v * HB_LANES + (size_t)l;
-                *o = fma(s[k], *o, xv[v][k * HB_LANES + (size_t)l]);
+                double sn, c, r = sqrt(hb_log1_pos(u53(w0[l], w1[l])) * -2.0);
+                hb_sincospi_w1(w2[l], &sn, &c);
+                o[l] = fma(s[k], r * c, x[l]);
+                if (k + 1 < n) o[ld + l] = fma(s[k + 1], r * sn, x[HB_LANES + l]);
+                if (b == 0) u[v * HB_LANES + l] = ((double)w3[l] + 0.5) * 0x1.0p-32;
             }
-    for (size_t v = 0; v < nvec; v++) { /* block 0 again, for its word 3 */
-        philox_lanes(0, purpose, (uint32_t)iter, (uint32_t)(iter >> 32), seed,
-                     chain0 + v * HB_LANES, w0, w1, w2, w3);
-        for (int l = 0; l < HB_LANES; l++) u[v * HB_LANES + l] = ((double)w3[l] + 0.5) * 0x1.0p-32;
-    }
+        }
 }
 
 static void uniforms_gen(uint32_t seed, uint64_t chain0, size_t nvec, size_t ld, uint64_t iter,

@@ -48,10 +48,11 @@ enum { RED_ACC = 0, RED_N = 1, RED_HIST = 2 };
 enum { RED_LPSUM = RED_HIST + HB_LP_HIST_BINS, RED_PSUM = RED_LPSUM + 1 };
 /* warmup = auto appends, at RED_PSUM + dim: the number of superchains (full batches) checked,
    then per quantity q (coordinates, then lp) the superchain mean, its square, B~_k + W~_k
-   and B~_k (ALGORITHMS.md 10.3). init = lbfgs appends, at red_best: the sum of L-BFGS batch
-   evaluations over chains, then the argmax section [lp, global chain index, x [d]] of the
+   and B~_k (ALGORITHMS.md 10.3). init = lbfgs appends, at red_best: two sums over chains (the
+   L-BFGS batch evaluations, or in the Laplace iteration the restarted chains; the Laplace
+   candidates' importance ESS), then the argmax section [lp, global chain index, x [d]] of the
    chain with the highest lp (hb_combine_red: ties go to the lowest index). */
-enum { BEST_EVALS = 0, BEST_LP = 1, BEST_CHAIN = 2, BEST_X = 3 };
+enum { BEST_EVALS = 0, BEST_ESS = 1, BEST_LP = 2, BEST_CHAIN = 3, BEST_X = 4 };
 
 static const double ADAM_EPS = 1e-8;
 static const double MALA_TARGET = 0.574; /* stage B */
@@ -634,7 +635,7 @@ static void lap_step(const hb_heartbeat *s, const hb_step_ctx *ctx, hb_batch *b,
         out->red[RED_ACC] = taken;
         out->red[RED_N] = b->n_real;
         out->red[red_best(s) + BEST_EVALS] = nmoved;
-        out->red[RED_LPSUM] = ess; /* (a sum slot stage A alone uses) */
+        out->red[red_best(s) + BEST_ESS] = ess;
     }
 }
 
@@ -903,7 +904,7 @@ static void hb_adapt(void *self, long k, const double *red) {
         break;
     case STAGE_LAP:
         a->moved = red[red_best(s) + BEST_EVALS];
-        a->lap_ess = n > 0 ? red[RED_LPSUM] / n : 0;
+        a->lap_ess = n > 0 ? red[red_best(s) + BEST_ESS] / n : 0;
         enter_b(s, k + 1, red);
         a->a_iters = 0;
         break;

@@ -37,6 +37,10 @@ int main(int argc, char **argv) {
     const size_t chains = argc > 3 ? (size_t)atol(argv[3]) : 4096;
     const size_t dim = argc > 4 ? (size_t)atol(argv[4]) : 100;
     const size_t iters = argc > 5 ? (size_t)atol(argv[5]) : 400;
+    if (reps < 1 || chains < 1 || dim < 1 || iters < 2) {
+        fprintf(stderr, "bench_ula: REPS, CHAINS and DIM must be >= 1 and ITERS >= 2\n");
+        return 2;
+    }
     int provided;
     MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
     omp_set_num_threads(1);

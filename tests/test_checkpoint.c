@@ -95,6 +95,23 @@ static void test_every_sampler(void) {
     }
 }
 
+/* RWMH in 1-d, whose odd iterations take their variates from the batch state the even ones
+   left (samplers/rwmh.c): interrupted before an odd iteration in warmup and in sampling (an odd
+   warmup length), resumed on other ranks x threads, bitwise the uninterrupted run. */
+static void test_rwmh_1d(void) {
+    char *cfg = hbt_write_file("ck_rwmh1.ini", "[run]\nseed = 78\nchains = 20\nwarmup = 151\n"
+                                               "draws = 120\nwrite_batch = 16\n[model]\n"
+                                               "name = mixture\n[sampler]\nalgorithm = rwmh\n");
+    char ref[512], *log = NULL;
+    snprintf(ref, sizeof ref, "%s/ck_rwmh1_ref.h5", hbt_tmpdir());
+    CU_ASSERT_EQUAL_FATAL(run("", 1, 1, cfg, ref, "", &log), 0);
+    free(log);
+    interrupt_resume("rwmh1d", cfg, ref, "warmup:61", 1, 1, 2, 1);
+    interrupt_resume("rwmh1d", cfg, ref, "sampling:48", 2, 1, 1, 2);
+    remove(ref);
+    free(cfg);
+}
+
 /* Heartbeat with [run] warmup = auto: SIGTERM in stage A, in stage C, at the iteration where
    the rule ended warmup and just before it, and in sampling; each resumed on another ranks x
    threads gives the uninterrupted run bitwise (the same warmup_used included). */
@@ -302,6 +319,9 @@ int main(void) {
         {"every sampler: SIGTERM in warmup and in sampling, resume on other ranks x threads = "
          "uninterrupted",
          test_every_sampler},
+        {"rwmh 1-d (paired variates): SIGTERM before odd iterations, resume elsewhere = "
+         "uninterrupted",
+         test_rwmh_1d},
         {"heartbeat warmup = auto: SIGTERM in stages A and C, at and before the stop, in "
          "sampling; resumed bitwise",
          test_heartbeat_auto},

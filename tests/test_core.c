@@ -8,7 +8,11 @@
 
 #include "adapt/adapt.h"
 #include "core/rng.h"
+#include "core/vmath.h"
 #include "hbtest.h"
+#include "io/config.h"
+#include "models/models.h"
+#include "samplers/sampler.h"
 
 static void test_philox_known_answer(void) {
     /* Random123's kat_vectors: philox4x32_10 with zero counter and key. */
@@ -90,6 +94,71 @@ static void test_walk(void) {
         }
 }
 
+/* RWMH in 1-d takes the odd iteration's variates from the batch state the even iteration
+   left: a step group of two batches with the cache, and the batches stepped one by one with
+   the cache wiped before every odd iteration (so that it regenerates), move bitwise alike. */
+static void test_rwmh_pair_cache(void) {
+    enum { L = HB_LANES, NB = 2, IT = 12 };
+    hb_error err;
+    hb_error_clear(&err);
+    hb_config *cfg = NULL;
+    hb_model model;
+    void *self = NULL;
+    const hb_sampler_type *st = hb_sampler_find("rwmh");
+    CU_ASSERT_FATAL(st != NULL);
+    CU_ASSERT_FATAL(hb_config_load_string(&cfg, "t.ini",
+                                          "[model]\nname = mixture\n[sampler]\nalgorithm = rwmh\n"
+                                          "step_size = 1.5\nmetric = identity\n",
+                                          &err) == 0);
+    CU_ASSERT_FATAL(hb_model_open(&model, cfg, &err) == 0);
+    CU_ASSERT_FATAL(st->create(cfg, &model, 0, &self, &err) == 0);
+    const size_t ns = st->state_doubles(self, 1), per = (3 + ns) * L;
+    CU_ASSERT_EQUAL(ns, 3);
+    double *mem[2], *ws = calloc(st->workspace_doubles(self, 1) + 64, sizeof *ws);
+    double *stats = calloc((st->n_stats + 1) * L * NB, sizeof *stats);
+    hb_batch b[2][NB];
+    for (int s = 0; s < 2; s++) {
+        mem[s] = calloc(per * NB, sizeof *mem[s]);
+        for (int k = 0; k < NB; k++) {
+            double *p = mem[s] + (size_t)k * per;
+            b[s][k] = (hb_batch){.x = p,
+                                 .g = p + L,
+                                 .lp = p + 2 * L,
+                                 .state = p + 3 * L,
+                                 .chain0 = (uint64_t)(k * L),
+                                 .n_real = L};
+            hb_rng_normals_lanes(3, (uint64_t)(k * L), 0, HB_RNG_TEST, 1, p);
+            hb_model_eval_lanes(&model, p, p + 2 * L, p + L, ws);
+        }
+    }
+    int same = 1, moved = 0;
+    for (uint64_t it = 0; it < IT; it++) {
+        hb_step_ctx ctx = {&model, 1, 11, it, 0, self};
+        hb_batch *bs[NB] = {&b[0][0], &b[0][1]};
+        hb_step_out outs[NB];
+        for (int k = 0; k < NB; k++)
+            outs[k] = (hb_step_out){.stats = stats + k * (st->n_stats + 1) * L};
+        double before = b[0][0].x[0];
+        st->step_group(&ctx, bs, NB, ws, outs);
+        moved += b[0][0].x[0] != before;
+        for (int k = 0; k < NB; k++) {
+            if (it & 1) memset(b[1][k].state, 0, ns * L * sizeof(double));
+            st->step(&ctx, &b[1][k], ws, &outs[0]);
+        }
+        same &= memcmp(mem[0], mem[1], per * NB * sizeof(double)) == 0 || (it & 1);
+        for (int k = 0; k < NB; k++) /* the odd iterations wiped b[1]'s cache: compare x, lp */
+            same &= memcmp(b[0][k].x, b[1][k].x, 3 * L * sizeof(double)) == 0;
+    }
+    CU_ASSERT(same);
+    CU_ASSERT(moved >= 3 && moved < IT); /* the chains move, and not always */
+    for (int s = 0; s < 2; s++) free(mem[s]);
+    free(ws);
+    free(stats);
+    st->destroy(self);
+    hb_model_close(&model);
+    hb_config_free(cfg);
+}
+
 /* Different purposes, iterations, chains and seeds give different streams. */
 static void test_streams_distinct(void) {
     double a[4], b[4];
@@ -109,17 +178,9 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-/* One million normals: the first four moments within 4 standard errors, and a
-   Kolmogorov-Smirnov distance below the 0.1% critical value. */
-static void test_normal_distribution(void) {
-    enum { PER = 1000 };
-    const size_t n = 1000 * PER;
-    double *z = malloc(n * sizeof *z), buf[PER * HB_LANES];
-    size_t k = 0;
-    for (uint64_t it = 0; k < n; it++) {
-        hb_rng_normals_lanes(20261122, it * HB_LANES, it, HB_RNG_PROPOSAL, PER, buf);
-        for (size_t j = 0; j < PER * HB_LANES && k < n; j++) z[k++] = buf[j];
-    }
+/* n standard normals: the first four moments within 4 standard errors, a Kolmogorov-Smirnov
+   distance below the 0.1% critical value, and tails (|z| > 4 about 63 times in 10^6). Sorts z. */
+static void check_normal_sample(double *z, size_t n) {
     double m1 = 0, m2 = 0, m3 = 0, m4 = 0;
     for (size_t i = 0; i < n; i++) {
         double x = z[i];
@@ -144,10 +205,61 @@ static void test_normal_distribution(void) {
     }
     if (!(dmax * rn < 1.95)) fprintf(stderr, "  KS sqrt(n) D = %.3f\n", dmax * rn);
     CU_ASSERT(dmax * rn < 1.95);
-    /* Tails exist: with 1e6 draws, |z| > 4 occurs ~63 times. */
     size_t tail = 0;
     for (size_t i = 0; i < n; i++) tail += fabs(z[i]) > 4;
-    CU_ASSERT(tail > 30 && tail < 110);
+    CU_ASSERT(tail > 30 * (n / 1000000) && tail < 110 * (n / 1000000));
+}
+
+/* One million normals of the block generator. */
+static void test_normal_distribution(void) {
+    enum { PER = 1000 };
+    const size_t n = 1000 * PER;
+    double *z = malloc(n * sizeof *z), buf[PER * HB_LANES];
+    size_t k = 0;
+    for (uint64_t it = 0; k < n; it++) {
+        hb_rng_normals_lanes(20261122, it * HB_LANES, it, HB_RNG_PROPOSAL, PER, buf);
+        for (size_t j = 0; j < PER * HB_LANES && k < n; j++) z[k++] = buf[j];
+    }
+    check_normal_sample(z, n);
+    free(z);
+}
+
+/* The paired 1-d random walk generator: bitwise its definition on the reference Philox (one
+   block per chain and pair of iterations: words 0, 1 Box-Muller with a 32-bit radius, words
+   2, 3 the uniforms) for 1..4 batches, and 2 x 10^6 of its normals (both halves) distributed
+   as N(0, 1) with the documented tail cut. */
+static void test_walk_pair(void) {
+    enum { NB = 4, NL = NB * HB_LANES };
+    double z0[NL], z1[NL], u0[NL], u1[NL];
+    int bad = 0;
+    const uint64_t pairs[3] = {0, 49, 0x123456789abull};
+    for (int t = 0; t < 3; t++)
+        for (size_t nb = 1; nb <= NB; nb++) {
+            const size_t nl = nb * HB_LANES;
+            hb_rng_walk_pair_wide(7, 40, nl, pairs[t], HB_RNG_WALK_PAIR, z0, z1, u0, u1);
+            for (size_t c = 0; c < nl; c++) {
+                uint32_t ctr[4] = {0, HB_RNG_WALK_PAIR, (uint32_t)pairs[t],
+                                   (uint32_t)(pairs[t] >> 32)};
+                uint32_t key[2] = {7, (uint32_t)(40 + c)}, w[4];
+                hb_philox4x32(ctr, key, w);
+                double s, co, r = sqrt(-2.0 * hb_log1_pos(((double)w[0] + 0.5) * 0x1.0p-32));
+                hb_sincospi_w1(w[1], &s, &co);
+                bad += z0[c] != r * co || z1[c] != r * s;
+                bad += u0[c] != ((double)w[2] + 0.5) * 0x1.0p-32;
+                bad += u1[c] != ((double)w[3] + 0.5) * 0x1.0p-32;
+                bad += !(u0[c] > 0.0 && u0[c] < 1.0 && u1[c] > 0.0 && u1[c] < 1.0);
+            }
+        }
+    CU_ASSERT_EQUAL(bad, 0);
+    const size_t n = 2000000;
+    double *z = malloc(n * sizeof *z), zmax = 0;
+    for (size_t k = 0, it = 0; k < n; it++) {
+        hb_rng_walk_pair_wide(20261203, it * NL, NL, it, HB_RNG_WALK_PAIR, z0, z1, u0, u1);
+        for (size_t c = 0; c < NL && k < n; c++) z[k++] = z0[c], z[k++] = z1[c];
+    }
+    for (size_t k = 0; k < n; k++) zmax = fmax(zmax, fabs(z[k]));
+    CU_ASSERT(zmax <= 6.77); /* sqrt(2 log 2^33) = 6.7598 */
+    check_normal_sample(z, n);
     free(z);
 }
 
@@ -222,8 +334,10 @@ int main(void) {
         {"lanes match single chain", test_lanes_match_single},
         {"streams distinct", test_streams_distinct},
         {"normal distribution", test_normal_distribution},
+        {"paired 1-d random-walk variates: reference Philox, N(0, 1)", test_walk_pair},
         {"uniforms", test_uniforms},
         {"random-walk proposals and word-3 uniforms", test_walk},
+        {"rwmh 1-d: the paired variates' cache changes nothing", test_rwmh_pair_cache},
         {"uniform stream = block uniforms", test_stream_matches_block},
         {"dual averaging", test_dual_averaging},
         {"stan windows", test_windows},

@@ -223,6 +223,40 @@ static void walk_gen(uint32_t seed, uint64_t chain0, size_t nvec, size_t ld, uin
     HB_GEN_BODY(walk_pair8)
 }
 
+/* The paired 1-D random walk (hb_rng_walk_pair_wide): words 0, 1 of one block give two
+   normals (Box-Muller on a 32-bit radius uniform and a 32-bit angle), words 2, 3 two uniforms.
+   Vectors are taken two at a time so that two Philox chains overlap. */
+static inline void pair_out8(const __m512i w[4], size_t o, double *z0, double *z1, double *u0,
+                             double *u1) {
+    const __m512d r = _mm512_sqrt_pd(_mm512_mul_pd(hb_log8_pos(u32_8(w[0])), _mm512_set1_pd(-2.0)));
+    __m512d s, c;
+    hb_sincospi_w8(w[1], &s, &c, 1);
+    _mm512_storeu_pd(z0 + o, _mm512_mul_pd(r, c));
+    _mm512_storeu_pd(z1 + o, _mm512_mul_pd(r, s));
+    _mm512_storeu_pd(u0 + o, u32_8(w[2]));
+    _mm512_storeu_pd(u1 + o, u32_8(w[3]));
+}
+
+void hb_rng_walk_pair_wide(uint32_t seed, uint64_t chain0, size_t nl, uint64_t pair,
+                           uint32_t purpose, double *z0, double *z1, double *u0, double *u1) {
+    const size_t nvec = nl / HB_LANES;
+    const uint32_t blk[2] = {0, 0};
+    size_t v = 0;
+    for (; v + 2 <= nvec; v += 2) {
+        const uint64_t ch[2] = {chain0 + v * HB_LANES, chain0 + (v + 1) * HB_LANES};
+        __m512i x[2][4];
+        philox8(2, blk, ch, purpose, (uint32_t)pair, (uint32_t)(pair >> 32), seed, x);
+        pair_out8(x[0], v * HB_LANES, z0, z1, u0, u1);
+        pair_out8(x[1], (v + 1) * HB_LANES, z0, z1, u0, u1);
+    }
+    if (v < nvec) {
+        const uint64_t ch = chain0 + v * HB_LANES;
+        __m512i x[1][4];
+        philox8(1, blk, &ch, purpose, (uint32_t)pair, (uint32_t)(pair >> 32), seed, x);
+        pair_out8(x[0], v * HB_LANES, z0, z1, u0, u1);
+    }
+}
+
 /* One vector (nvec = 1, ld = HB_LANES), normals combined into x + a g + s z. */
 static void axpy_gen(uint32_t seed, uint64_t chain0, uint64_t iter, uint32_t purpose, size_t n,
                      const axpy_args *args, double *out) {
@@ -278,6 +312,24 @@ static void walk_gen(uint32_t seed, uint64_t chain0, size_t nvec, size_t ld, uin
                 if (b == 0) u[v * HB_LANES + l] = ((double)w3[l] + 0.5) * 0x1.0p-32;
             }
         }
+}
+
+void hb_rng_walk_pair_wide(uint32_t seed, uint64_t chain0, size_t nl, uint64_t pair,
+                           uint32_t purpose, double *z0, double *z1, double *u0, double *u1) {
+    uint32_t w0[HB_LANES], w1[HB_LANES], w2[HB_LANES], w3[HB_LANES];
+    for (size_t v = 0; v < nl / HB_LANES; v++) {
+        philox_lanes(0, purpose, (uint32_t)pair, (uint32_t)(pair >> 32), seed,
+                     chain0 + v * HB_LANES, w0, w1, w2, w3);
+        for (int l = 0; l < HB_LANES; l++) {
+            const size_t o = v * HB_LANES + (size_t)l;
+            double sn, c, r = sqrt(hb_log1_pos(((double)w0[l] + 0.5) * 0x1.0p-32) * -2.0);
+            hb_sincospi_w1(w1[l], &sn, &c);
+            z0[o] = r * c;
+            z1[o] = r * sn;
+            u0[o] = ((double)w2[l] + 0.5) * 0x1.0p-32;
+            u1[o] = ((double)w3[l] + 0.5) * 0x1.0p-32;
+        }
+    }
 }
 
 static void uniforms_gen(uint32_t seed, uint64_t chain0, size_t nvec, size_t ld, uint64_t iter,

@@ -17,6 +17,7 @@ enum hb_rng_purpose {
     HB_RNG_ACCEPT = 3,   /* Metropolis uniforms */
     HB_RNG_AUX = 4,      /* sampler-specific extras (momentum refresh, jitter, ...) */
     HB_RNG_AUX2 = 5,
+    HB_RNG_WALK_PAIR = 6, /* 1-D random walk: iterations 2s and 2s + 1 share block 0 of s */
     HB_RNG_STEPSIZE_INIT = 0x1000, /* + trial: Stan's initial step-size heuristic (nuts) */
     HB_RNG_PMM_V0 = 0x2000,        /* pmm underdamped: initial velocities */
     HB_RNG_TEST = 99               /* tests and check-grad */
@@ -62,6 +63,16 @@ void hb_rng_uniforms_wide(uint32_t seed, uint64_t chain0, size_t nl, uint64_t it
    resolve an acceptance probability to 2^-32, far below any Monte Carlo error). */
 void hb_rng_walk_wide(uint32_t seed, uint64_t chain0, size_t nl, uint64_t iter, uint32_t purpose,
                       size_t n, const double *const *xv, const double *s, double *out, double *u);
+
+/* The 1-D random walk's variates for a pair of iterations 2s, 2s + 1 (pair = s) of nl =
+   m * HB_LANES consecutive chains, from block 0 alone: z0, z1 = r cos, r sin (2 pi w1 2^-32)
+   with r = sqrt(-2 log((w0 + 1/2) 2^-32)), the proposal normals of iterations 2s and 2s + 1,
+   and u0, u1 = (w2 + 1/2) 2^-32, (w3 + 1/2) 2^-32, their Metropolis uniforms. One block and one
+   log per two draws instead of per draw. The 32-bit radius cuts the normals' tails at
+   sqrt(2 log 2^33) = 6.76 (probability 1.4e-11), which leaves a random-walk proposal symmetric,
+   so the chain stays exact. */
+void hb_rng_walk_pair_wide(uint32_t seed, uint64_t chain0, size_t nl, uint64_t pair,
+                           uint32_t purpose, double *z0, double *z1, double *u0, double *u1);
 
 /* A sequential stream of uniforms for one chain, for samplers whose number of draws per
    iteration varies (NUTS): uniform k of (seed, chain, iter, purpose) is bitwise

@@ -89,7 +89,7 @@ static inline __attribute__((always_inline)) void mix_sums(const mixture *m, con
         const __m512d lk = _mm512_set1_pd(m->loc[k] * m->prec[k]);
         const __m512d pk = _mm512_set1_pd(m->prec[k]);
         __m512d f[4];
-        for (int j = 0; j < nc; j++) f[j] = hb_exp8(mix_t(m, k, xc + 8 * j, ld, full, km));
+        for (int j = 0; j < nc; j++) f[j] = hb_exp8_t16(mix_t(m, k, xc + 8 * j, ld, full, km));
         for (int j = 0; j < nc; j++) {
             sv[j] = _mm512_add_pd(sv[j], f[j]);
             if (!grad) continue; /* (a constant after inlining) */
@@ -107,8 +107,8 @@ static inline __attribute__((always_inline)) void mix_finish(const mixture *m, c
                                                              double *lp, double *grad) {
     const __mmask8 ok = _mm512_cmp_pd_mask(sv, _mm512_set1_pd(MIX_LO), _CMP_GE_OQ) &
                         _mm512_cmp_pd_mask(sv, _mm512_set1_pd(MIX_HI), _CMP_LE_OQ);
-    __m512d lpv = hb_log8(sv);
-    if ((ok & km) != km) { /* rare: some lane needs the shifted sums */
+    __m512d lpv = hb_log8_pos(sv); /* S in range: positive, finite, normal (others replaced) */
+    if ((ok & km) != km) {         /* rare: some lane needs the shifted sums */
         __m512d l2, a2, b2, s2;
         mix_shifted(m, xc, ld, full, km, &l2, &a2, &b2, &s2);
         lpv = _mm512_mask_blend_pd(ok, l2, lpv);

@@ -34,10 +34,13 @@ static void rwmh_free(void *self) {
     free(self);
 }
 
-static size_t no_state(const void *self, size_t dim) {
+/* 1-d: the variates of the odd iteration of a pair, kept from the even one (walk1 below):
+   [tag][z][u] per lane, tag = that odd iteration + 1 (0, the initial value, matches none). */
+enum { W1_TAG = 0, W1_Z = 1, W1_U = 2, W1_STATE = 3 };
+
+static size_t rwmh_state(const void *self, size_t dim) {
     (void)self;
-    (void)dim;
-    return 0;
+    return dim == 1 ? W1_STATE : 0;
 }
 
 /* Workspace for a group of HB_STEP_GROUP batches: proposals and their gradients [d][nl],
@@ -46,7 +49,52 @@ static size_t no_state(const void *self, size_t dim) {
 static size_t rwmh_ws(const void *self, size_t dim) {
     (void)self;
     const size_t nl = HB_STEP_GROUP * HB_LANES;
-    return 2 * dim * nl + 3 * nl + dim + 2 * dim * HB_LANES + 2 * dim;
+    return 2 * dim * nl + 3 * nl + dim + 2 * dim * HB_LANES + 2 * dim + (dim == 1 ? 4 * nl : 0);
+}
+
+/* The 1-d proposal y = x + sc z and uniform u of nl = n * HB_LANES chains. Iterations 2s and
+   2s + 1 share one Philox block (hb_rng_walk_pair_wide): the even iteration generates it and
+   keeps the odd iteration's half in the batch state, which the odd iteration takes when its tag
+   matches (it always does within a run; a mismatch only regenerates the same values, so the
+   draws never depend on it). pw: 4 nl doubles of workspace. */
+static void walk1(const hb_step_ctx *ctx, hb_batch *const *bs, int n, double sc, double *y,
+                  double *u, double *pw) {
+    enum { L = HB_LANES };
+    const size_t nl = (size_t)n * L;
+    const int odd = (int)(ctx->iter & 1);
+    int hit = odd;
+    for (int k = 0; k < n && hit; k++) hit = bs[k]->state[W1_TAG * L] == (double)(ctx->iter + 1);
+    if (hit) {
+        for (int k = 0; k < n; k++) {
+            const double *st = bs[k]->state, *x = bs[k]->x;
+#pragma omp simd
+            for (int c = 0; c < L; c++) {
+                y[k * L + c] = fma(sc, st[W1_Z * L + c], x[c]);
+                u[k * L + c] = st[W1_U * L + c];
+            }
+        }
+        return;
+    }
+    double *z0 = pw, *z1 = z0 + nl, *u0 = z1 + nl, *u1 = u0 + nl;
+    hb_rng_walk_pair_wide(ctx->seed, bs[0]->chain0, nl, ctx->iter >> 1, HB_RNG_WALK_PAIR, z0, z1,
+                          u0, u1);
+    const double *z = odd ? z1 : z0, *uu = odd ? u1 : u0;
+    for (int k = 0; k < n; k++) {
+        double *st = bs[k]->state;
+        const double *x = bs[k]->x;
+#pragma omp simd
+        for (int c = 0; c < L; c++) {
+            y[k * L + c] = fma(sc, z[k * L + c], x[c]);
+            u[k * L + c] = uu[k * L + c];
+        }
+        if (odd) continue;
+#pragma omp simd
+        for (int c = 0; c < L; c++) {
+            st[W1_TAG * L + c] = (double)(ctx->iter + 2);
+            st[W1_Z * L + c] = z1[k * L + c];
+            st[W1_U * L + c] = u1[k * L + c];
+        }
+    }
 }
 
 /* One iteration for n consecutive batches (n = 1: the plain step). Normals, the model and
@@ -65,8 +113,12 @@ static void rwmh_group(const hb_step_ctx *ctx, hb_batch *const *bs, int n, doubl
     const double *xv[HB_STEP_GROUP] = {0};
     for (int k = 0; k < n; k++) xv[k] = bs[k]->x;
     for (size_t i = 0; i < d; i++) sc[i] = s->h * s->sm[i];
-    /* y = x + sc z and the Metropolis uniforms, from the one proposal stream (rng.h) */
-    hb_rng_walk_wide(ctx->seed, bs[0]->chain0, nl, ctx->iter, HB_RNG_PROPOSAL, d, xv, sc, y, u);
+    /* y = x + sc z and the Metropolis uniforms, from the one proposal stream (rng.h); in 1-d
+       from a block shared by two iterations */
+    if (d == 1)
+        walk1(ctx, bs, n, sc[0], y, u, model_ws + 2 * d * L + 2 * d);
+    else
+        hb_rng_walk_wide(ctx->seed, bs[0]->chain0, nl, ctx->iter, HB_RNG_PROPOSAL, d, xv, sc, y, u);
     /* log densities only (the model's logp_batch, or its gradient computed and dropped) */
     hb_model_eval_logp_wide(ctx->model, nl, y, lpy, gy, model_ws);
     /* Accept iff u < exp(min(delta, 0)): the same event as log u < delta, one log fewer; the
@@ -82,7 +134,7 @@ static void rwmh_group(const hb_step_ctx *ctx, hb_batch *const *bs, int n, doubl
         const __mmask8 finite = (__mmask8)~_mm512_fpclass_pd_mask(lpyv, 0x99) &
                                 _mm512_cmp_pd_mask(delta, delta, _CMP_ORD_Q);
         delta = _mm512_mask_blend_pd(finite, _mm512_set1_pd(-INFINITY), delta);
-        const __m512d accv = hb_exp8(_mm512_min_pd(delta, _mm512_setzero_pd()));
+        const __m512d accv = hb_exp8_t16(_mm512_min_pd(delta, _mm512_setzero_pd()));
         const __mmask8 tk = _mm512_cmp_pd_mask(_mm512_loadu_pd(uk), accv, _CMP_LT_OQ);
         const __m512d lpn = _mm512_mask_blend_pd(tk, lpx, lpyv);
         _mm512_storeu_pd(b->lp, lpn);
@@ -144,7 +196,7 @@ const hb_sampler_type hb_sampler_rwmh = {
                "metric from pooled warmup",
     .create = rwmh_create,
     .destroy = rwmh_free,
-    .state_doubles = no_state,
+    .state_doubles = rwmh_state,
     .workspace_doubles = rwmh_ws,
     .step = rwmh_step,
     .step_group = rwmh_group,

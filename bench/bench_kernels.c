@@ -30,17 +30,23 @@ static double best_of(double (*f)(long, double *), long iters, double *sink) {
    block per chain for two iterations (hb_rng_walk_pair_wide: two normals from one log and one
    sincos, two uniforms), i.e. per iteration half a call plus the fma. */
 static double walk(long iters, double *sink) {
-    double x[NL], y[NL], z[4][NL], sc = 0.1, s = 0;
+    enum { NV = NL / HB_LANES };
+    double x[NL], y[NL], u[NL], zk[NL], uk[NL], s = 0;
+    const double *xv[NV];
+    double *zkv[NV], *ukv[NV];
     for (int c = 0; c < NL; c++) x[c] = 0.01 * c;
+    for (int v = 0; v < NV; v++)
+        xv[v] = x + v * HB_LANES, zkv[v] = zk + v * HB_LANES, ukv[v] = uk + v * HB_LANES;
     for (long it = 0; it < iters; it += 2) {
-        hb_rng_walk_pair_wide(1, (uint64_t)it * NL, NL, (uint64_t)it / 2, HB_RNG_WALK_PAIR, z[0],
-                              z[1], z[2], z[3]);
-        for (int h = 0; h < 2; h++) {
+        const hb_walk_pair p = {
+            .half = 0, .xv = xv, .s = 0.1, .y = y, .u = u, .zk = zkv, .uk = ukv};
+        hb_rng_walk_pair_wide(1, (uint64_t)it * NL, NL, (uint64_t)it / 2, HB_RNG_WALK_PAIR, &p);
+        s += y[3] + u[5];
+        /* the odd iteration: y = x + s z from the kept half */
 #pragma omp simd
-            for (int c = 0; c < NL; c++) y[c] = fma(sc, z[h][c], x[c]);
-            __asm__ volatile("" : : "r"(y) : "memory");
-            s += y[3] + z[2 + h][5];
-        }
+        for (int c = 0; c < NL; c++) y[c] = fma(0.1, zk[c], x[c]);
+        __asm__ volatile("" : : "r"(y) : "memory");
+        s += y[3] + uk[5];
     }
     (void)sink;
     return s;

@@ -226,36 +226,59 @@ static void test_normal_distribution(void) {
 
 /* The paired 1-d random walk generator: bitwise its definition on the reference Philox (one
    block per chain and pair of iterations: words 0, 1 Box-Muller with a 32-bit radius, words
-   2, 3 the uniforms) for 1..4 batches, and 2 x 10^6 of its normals (both halves) distributed
-   as N(0, 1) with the documented tail cut. */
+   2, 3 the uniforms), either half, with and without the other half kept, for 1..4 batches; and
+   2 x 10^6 of its normals (both halves) distributed as N(0, 1) with the documented tail cut. */
 static void test_walk_pair(void) {
     enum { NB = 4, NL = NB * HB_LANES };
-    double z0[NL], z1[NL], u0[NL], u1[NL];
+    double x[NB][HB_LANES], y[NL], u[NL], zk[NB][HB_LANES], uk[NB][HB_LANES];
+    const double *xv[NB];
+    double *zkv[NB], *ukv[NB];
+    for (int v = 0; v < NB; v++) {
+        hb_rng_normals_lanes(2, 0, (uint64_t)v, HB_RNG_TEST, 1, x[v]);
+        xv[v] = x[v], zkv[v] = zk[v], ukv[v] = uk[v];
+    }
     int bad = 0;
     const uint64_t pairs[3] = {0, 49, 0x123456789abull};
     for (int t = 0; t < 3; t++)
-        for (size_t nb = 1; nb <= NB; nb++) {
-            const size_t nl = nb * HB_LANES;
-            hb_rng_walk_pair_wide(7, 40, nl, pairs[t], HB_RNG_WALK_PAIR, z0, z1, u0, u1);
-            for (size_t c = 0; c < nl; c++) {
-                uint32_t ctr[4] = {0, HB_RNG_WALK_PAIR, (uint32_t)pairs[t],
-                                   (uint32_t)(pairs[t] >> 32)};
-                uint32_t key[2] = {7, (uint32_t)(40 + c)}, w[4];
-                hb_philox4x32(ctr, key, w);
-                double s, co, r = sqrt(-2.0 * hb_log1_pos(((double)w[0] + 0.5) * 0x1.0p-32));
-                hb_sincospi_w1(w[1], &s, &co);
-                bad += z0[c] != r * co || z1[c] != r * s;
-                bad += u0[c] != ((double)w[2] + 0.5) * 0x1.0p-32;
-                bad += u1[c] != ((double)w[3] + 0.5) * 0x1.0p-32;
-                bad += !(u0[c] > 0.0 && u0[c] < 1.0 && u1[c] > 0.0 && u1[c] < 1.0);
+        for (int half = 0; half < 2; half++)
+            for (size_t nb = 1; nb <= NB; nb++) {
+                const size_t nl = nb * HB_LANES;
+                const int keep = (int)nb % 2; /* both forms */
+                const hb_walk_pair p = {.half = half,
+                                        .xv = xv,
+                                        .s = 0.3,
+                                        .y = y,
+                                        .u = u,
+                                        .zk = keep ? zkv : NULL,
+                                        .uk = keep ? ukv : NULL};
+                hb_rng_walk_pair_wide(7, 40, nl, pairs[t], HB_RNG_WALK_PAIR, &p);
+                for (size_t c = 0; c < nl; c++) {
+                    const size_t v = c / HB_LANES, l = c % HB_LANES;
+                    uint32_t ctr[4] = {0, HB_RNG_WALK_PAIR, (uint32_t)pairs[t],
+                                       (uint32_t)(pairs[t] >> 32)};
+                    uint32_t key[2] = {7, (uint32_t)(40 + c)}, w[4];
+                    hb_philox4x32(ctr, key, w);
+                    double s, co, r = sqrt(-2.0 * hb_log1_pos(((double)w[0] + 0.5) * 0x1.0p-32));
+                    hb_sincospi_w1(w[1], &s, &co);
+                    const double z[2] = {r * co, r * s};
+                    const double uu[2] = {((double)w[2] + 0.5) * 0x1.0p-32,
+                                          ((double)w[3] + 0.5) * 0x1.0p-32};
+                    bad += y[c] != fma(0.3, z[half], x[v][l]) || u[c] != uu[half];
+                    bad += keep && (zk[v][l] != z[!half] || uk[v][l] != uu[!half]);
+                    bad += !(uu[0] > 0.0 && uu[0] < 1.0 && uu[1] > 0.0 && uu[1] < 1.0);
+                }
             }
-        }
     CU_ASSERT_EQUAL(bad, 0);
+    /* the variates themselves: x = 0, s = 1 gives y = z_0 and keeps z_1 */
+    double zero[HB_LANES] = {0};
+    for (int v = 0; v < NB; v++) xv[v] = zero;
     const size_t n = 2000000;
     double *z = malloc(n * sizeof *z), zmax = 0;
+    const hb_walk_pair p = {.half = 0, .xv = xv, .s = 1.0, .y = y, .u = u, .zk = zkv, .uk = ukv};
     for (size_t k = 0, it = 0; k < n; it++) {
-        hb_rng_walk_pair_wide(20261203, it * NL, NL, it, HB_RNG_WALK_PAIR, z0, z1, u0, u1);
-        for (size_t c = 0; c < NL && k < n; c++) z[k++] = z0[c], z[k++] = z1[c];
+        hb_rng_walk_pair_wide(20261203, it * NL, NL, it, HB_RNG_WALK_PAIR, &p);
+        for (size_t c = 0; c < NL && k < n; c++)
+            z[k++] = y[c], z[k++] = zk[c / HB_LANES][c % HB_LANES];
     }
     for (size_t k = 0; k < n; k++) zmax = fmax(zmax, fabs(z[k]));
     CU_ASSERT(zmax <= 6.77); /* sqrt(2 log 2^33) = 6.7598 */

@@ -224,21 +224,26 @@ static void walk_gen(uint32_t seed, uint64_t chain0, size_t nvec, size_t ld, uin
 }
 
 /* The paired 1-D random walk (hb_rng_walk_pair_wide): words 0, 1 of one block give two
-   normals (Box-Muller on a 32-bit radius uniform and a 32-bit angle), words 2, 3 two uniforms.
-   Vectors are taken two at a time so that two Philox chains overlap. */
-static inline void pair_out8(const __m512i w[4], size_t o, double *z0, double *z1, double *u0,
-                             double *u1) {
+   normals (Box-Muller on a 32-bit radius uniform and a 32-bit angle), words 2, 3 two uniforms;
+   vector v's proposal and uniform of `half`, and the other half kept. Vectors are taken two at
+   a time so that two Philox chains overlap. */
+static inline void pair_out8(const __m512i w[4], size_t v, const hb_walk_pair *p) {
     const __m512d r = _mm512_sqrt_pd(_mm512_mul_pd(hb_log8_pos(u32_8(w[0])), _mm512_set1_pd(-2.0)));
     __m512d s, c;
     hb_sincospi_w8(w[1], &s, &c, 1);
-    _mm512_storeu_pd(z0 + o, _mm512_mul_pd(r, c));
-    _mm512_storeu_pd(z1 + o, _mm512_mul_pd(r, s));
-    _mm512_storeu_pd(u0 + o, u32_8(w[2]));
-    _mm512_storeu_pd(u1 + o, u32_8(w[3]));
+    const __m512d z0 = _mm512_mul_pd(r, c), z1 = _mm512_mul_pd(r, s);
+    const __m512d u0 = u32_8(w[2]), u1 = u32_8(w[3]);
+    const size_t o = v * HB_LANES;
+    _mm512_storeu_pd(p->y + o, _mm512_fmadd_pd(_mm512_set1_pd(p->s), p->half ? z1 : z0,
+                                               _mm512_loadu_pd(p->xv[v])));
+    _mm512_storeu_pd(p->u + o, p->half ? u1 : u0);
+    if (!p->zk) return;
+    _mm512_storeu_pd(p->zk[v], p->half ? z0 : z1);
+    _mm512_storeu_pd(p->uk[v], p->half ? u0 : u1);
 }
 
 void hb_rng_walk_pair_wide(uint32_t seed, uint64_t chain0, size_t nl, uint64_t pair,
-                           uint32_t purpose, double *z0, double *z1, double *u0, double *u1) {
+                           uint32_t purpose, const hb_walk_pair *p) {
     const size_t nvec = nl / HB_LANES;
     const uint32_t blk[2] = {0, 0};
     size_t v = 0;
@@ -246,14 +251,14 @@ void hb_rng_walk_pair_wide(uint32_t seed, uint64_t chain0, size_t nl, uint64_t p
         const uint64_t ch[2] = {chain0 + v * HB_LANES, chain0 + (v + 1) * HB_LANES};
         __m512i x[2][4];
         philox8(2, blk, ch, purpose, (uint32_t)pair, (uint32_t)(pair >> 32), seed, x);
-        pair_out8(x[0], v * HB_LANES, z0, z1, u0, u1);
-        pair_out8(x[1], (v + 1) * HB_LANES, z0, z1, u0, u1);
+        pair_out8(x[0], v, p);
+        pair_out8(x[1], v + 1, p);
     }
     if (v < nvec) {
         const uint64_t ch = chain0 + v * HB_LANES;
         __m512i x[1][4];
         philox8(1, blk, &ch, purpose, (uint32_t)pair, (uint32_t)(pair >> 32), seed, x);
-        pair_out8(x[0], v * HB_LANES, z0, z1, u0, u1);
+        pair_out8(x[0], v, p);
     }
 }
 
@@ -315,7 +320,7 @@ static void walk_gen(uint32_t seed, uint64_t chain0, size_t nvec, size_t ld, uin
 }
 
 void hb_rng_walk_pair_wide(uint32_t seed, uint64_t chain0, size_t nl, uint64_t pair,
-                           uint32_t purpose, double *z0, double *z1, double *u0, double *u1) {
+                           uint32_t purpose, const hb_walk_pair *p) {
     uint32_t w0[HB_LANES], w1[HB_LANES], w2[HB_LANES], w3[HB_LANES];
     for (size_t v = 0; v < nl / HB_LANES; v++) {
         philox_lanes(0, purpose, (uint32_t)pair, (uint32_t)(pair >> 32), seed,
@@ -324,10 +329,14 @@ void hb_rng_walk_pair_wide(uint32_t seed, uint64_t chain0, size_t nl, uint64_t p
             const size_t o = v * HB_LANES + (size_t)l;
             double sn, c, r = sqrt(hb_log1_pos(((double)w0[l] + 0.5) * 0x1.0p-32) * -2.0);
             hb_sincospi_w1(w1[l], &sn, &c);
-            z0[o] = r * c;
-            z1[o] = r * sn;
-            u0[o] = ((double)w2[l] + 0.5) * 0x1.0p-32;
-            u1[o] = ((double)w3[l] + 0.5) * 0x1.0p-32;
+            const double z[2] = {r * c, r * sn};
+            const double u[2] = {((double)w2[l] + 0.5) * 0x1.0p-32,
+                                 ((double)w3[l] + 0.5) * 0x1.0p-32};
+            p->y[o] = fma(p->s, z[p->half], p->xv[v][l]);
+            p->u[o] = u[p->half];
+            if (!p->zk) continue;
+            p->zk[v][l] = z[!p->half];
+            p->uk[v][l] = u[!p->half];
         }
     }
 }

@@ -65,14 +65,24 @@ void hb_rng_walk_wide(uint32_t seed, uint64_t chain0, size_t nl, uint64_t iter, 
                       size_t n, const double *const *xv, const double *s, double *out, double *u);
 
 /* The 1-D random walk's variates for a pair of iterations 2s, 2s + 1 (pair = s) of nl =
-   m * HB_LANES consecutive chains, from block 0 alone: z0, z1 = r cos, r sin (2 pi w1 2^-32)
-   with r = sqrt(-2 log((w0 + 1/2) 2^-32)), the proposal normals of iterations 2s and 2s + 1,
-   and u0, u1 = (w2 + 1/2) 2^-32, (w3 + 1/2) 2^-32, their Metropolis uniforms. One block and one
-   log per two draws instead of per draw. The 32-bit radius cuts the normals' tails at
-   sqrt(2 log 2^33) = 6.76 (probability 1.4e-11), which leaves a random-walk proposal symmetric,
-   so the chain stays exact. */
+   m * HB_LANES consecutive chains, from block 0 alone: normals z_0, z_1 = r cos, r sin
+   (2 pi w1 2^-32) with r = sqrt(-2 log((w0 + 1/2) 2^-32)), the proposal normals of iterations
+   2s and 2s + 1, and u_0, u_1 = (w2 + 1/2) 2^-32, (w3 + 1/2) 2^-32, their Metropolis
+   uniforms. One block and one log per two draws instead of per draw. The 32-bit radius cuts
+   the normals' tails at sqrt(2 log 2^33) = 6.76 (probability 1.4e-11), which leaves a
+   random-walk proposal symmetric, so the chain stays exact. For vector v (chains chain0 +
+   v HB_LANES ..) and lane c, with h = half: y[v HB_LANES + c] = fma(s, z_h, xv[v][c]),
+   u[v HB_LANES + c] = u_h and, unless zk is NULL, zk[v][c] = z_(1-h), uk[v][c] = u_(1-h) (the
+   other iteration's variates, kept by the caller). */
+typedef struct hb_walk_pair {
+    int half;
+    const double *const *xv;
+    double s;
+    double *y, *u;
+    double *const *zk, *const *uk;
+} hb_walk_pair;
 void hb_rng_walk_pair_wide(uint32_t seed, uint64_t chain0, size_t nl, uint64_t pair,
-                           uint32_t purpose, double *z0, double *z1, double *u0, double *u1);
+                           uint32_t purpose, const hb_walk_pair *p);
 
 /* A sequential stream of uniforms for one chain, for samplers whose number of draws per
    iteration varies (NUTS): uniform k of (seed, chain, iter, purpose) is bitwise

@@ -49,18 +49,17 @@ static size_t rwmh_state(const void *self, size_t dim) {
 static size_t rwmh_ws(const void *self, size_t dim) {
     (void)self;
     const size_t nl = HB_STEP_GROUP * HB_LANES;
-    return 2 * dim * nl + 3 * nl + dim + 2 * dim * HB_LANES + 2 * dim + (dim == 1 ? 4 * nl : 0);
+    return 2 * dim * nl + 3 * nl + dim + 2 * dim * HB_LANES + 2 * dim;
 }
 
-/* The 1-d proposal y = x + sc z and uniform u of nl = n * HB_LANES chains. Iterations 2s and
-   2s + 1 share one Philox block (hb_rng_walk_pair_wide): the even iteration generates it and
-   keeps the odd iteration's half in the batch state, which the odd iteration takes when its tag
-   matches (it always does within a run; a mismatch only regenerates the same values, so the
-   draws never depend on it). pw: 4 nl doubles of workspace. */
+/* The 1-d proposal y = x + sc z and uniform u of n batches. Iterations 2s and 2s + 1 share
+   one Philox block (hb_rng_walk_pair_wide): the even iteration generates it and keeps the odd
+   iteration's half in the batch state, which the odd iteration takes when its tag matches (it
+   always does within a run; a mismatch only regenerates the same values, so the draws never
+   depend on it). */
 static void walk1(const hb_step_ctx *ctx, hb_batch *const *bs, int n, double sc, double *y,
-                  double *u, double *pw) {
+                  double *u) {
     enum { L = HB_LANES };
-    const size_t nl = (size_t)n * L;
     const int odd = (int)(ctx->iter & 1);
     int hit = odd;
     for (int k = 0; k < n && hit; k++) hit = bs[k]->state[W1_TAG * L] == (double)(ctx->iter + 1);
@@ -75,26 +74,24 @@ static void walk1(const hb_step_ctx *ctx, hb_batch *const *bs, int n, double sc,
         }
         return;
     }
-    double *z0 = pw, *z1 = z0 + nl, *u0 = z1 + nl, *u1 = u0 + nl;
-    hb_rng_walk_pair_wide(ctx->seed, bs[0]->chain0, nl, ctx->iter >> 1, HB_RNG_WALK_PAIR, z0, z1,
-                          u0, u1);
-    const double *z = odd ? z1 : z0, *uu = odd ? u1 : u0;
+    const double *xv[HB_STEP_GROUP];
+    double *zk[HB_STEP_GROUP], *uk[HB_STEP_GROUP];
     for (int k = 0; k < n; k++) {
-        double *st = bs[k]->state;
-        const double *x = bs[k]->x;
-#pragma omp simd
-        for (int c = 0; c < L; c++) {
-            y[k * L + c] = fma(sc, z[k * L + c], x[c]);
-            u[k * L + c] = uu[k * L + c];
-        }
+        xv[k] = bs[k]->x;
+        zk[k] = bs[k]->state + W1_Z * L;
+        uk[k] = bs[k]->state + W1_U * L;
         if (odd) continue;
-#pragma omp simd
-        for (int c = 0; c < L; c++) {
-            st[W1_TAG * L + c] = (double)(ctx->iter + 2);
-            st[W1_Z * L + c] = z1[k * L + c];
-            st[W1_U * L + c] = u1[k * L + c];
-        }
+        for (int c = 0; c < L; c++) bs[k]->state[W1_TAG * L + c] = (double)(ctx->iter + 2);
     }
+    const hb_walk_pair p = {.half = odd,
+                            .xv = xv,
+                            .s = sc,
+                            .y = y,
+                            .u = u,
+                            .zk = odd ? NULL : zk,
+                            .uk = odd ? NULL : uk};
+    hb_rng_walk_pair_wide(ctx->seed, bs[0]->chain0, (size_t)n * L, ctx->iter >> 1, HB_RNG_WALK_PAIR,
+                          &p);
 }
 
 /* One iteration for n consecutive batches (n = 1: the plain step). Normals, the model and
@@ -116,7 +113,7 @@ static void rwmh_group(const hb_step_ctx *ctx, hb_batch *const *bs, int n, doubl
     /* y = x + sc z and the Metropolis uniforms, from the one proposal stream (rng.h); in 1-d
        from a block shared by two iterations */
     if (d == 1)
-        walk1(ctx, bs, n, sc[0], y, u, model_ws + 2 * d * L + 2 * d);
+        walk1(ctx, bs, n, sc[0], y, u);
     else
         hb_rng_walk_wide(ctx->seed, bs[0]->chain0, nl, ctx->iter, HB_RNG_PROPOSAL, d, xv, sc, y, u);
     /* log densities only (the model's logp_batch, or its gradient computed and dropped) */

@@ -7,6 +7,9 @@ computed here at 60 digits:
 
   exp      exp(r) = 1 + r (1 + r q(r)),   q(r) = (exp(r) - 1 - r) / r^2,   |r| <= ln2 / 2,
            q of degree 9
+  exp_t16  the table-driven exp: the same q on |r| <= ln2 / 32, degree 4, and the tables
+           2^(j/16) = hb_exp2_16[j] + hb_exp2_16_lo[j] (j = 0..15, the high part rounded to
+           double, the low part the rounded remainder)
   log      log(1+f) = 2 s + s z P(z),      s = f / (2 + f), z = s^2,
            P(z) = (2 atanh(s) / s - 2) / z on 0 <= z <= ((sqrt2 - 1) / (sqrt2 + 1))^2,
            P of degree 6
@@ -58,10 +61,17 @@ SMAX = (mp.sqrt(2) - 1) / (mp.sqrt(2) + 1)
 FITS = [
     # name in vmath.h, function, interval, degree, constant terms appended after the fit
     ("hb_exp_c", q_exp, (-mp.log(2) / 2, mp.log(2) / 2), 9, [1.0, 1.0]),
+    ("hb_exp16_c", q_exp, (-mp.log(2) / 32, mp.log(2) / 32), 4, []),
     ("hb_log_c", p_log, (mp.mpf(0), SMAX**2), 6, []),
     ("hb_cos_c", c_cos, (mp.mpf(0), mp.mpf(1) / 16), 6, [1.0]),
     ("hb_sin_c", s_sin, (mp.mpf(0), mp.mpf(1) / 16), 5, [float(mp.pi)]),
 ]
+
+
+def tables():
+    hi = [float(mp.mpf(2) ** (mp.mpf(j) / 16)) for j in range(16)]
+    lo = [float(mp.mpf(2) ** (mp.mpf(j) / 16) - mp.mpf(hi[j])) for j in range(16)]
+    return [("hb_exp2_16", hi), ("hb_exp2_16_lo", lo)]
 
 
 def fit(f, iv, deg):
@@ -78,10 +88,11 @@ def fit(f, iv, deg):
 def read_arrays(path):
     text = open(path).read()
     out = {}
-    for name, *_ in FITS:
+    for name in [f[0] for f in FITS] + [t[0] for t in tables()]:
         m = re.search(r"static const double %s\[\d+\] = \{([^}]*)\}" % name, text)
         if m:
-            out[name] = [float(v) for v in m.group(1).replace("\n", " ").split(",") if v.strip()]
+            out[name] = [float.fromhex(v) if "0x" in v else float(v)
+                         for v in m.group(1).replace("\n", " ").split(",") if v.strip()]
     return out
 
 
@@ -103,6 +114,14 @@ def main():
             dev = max(abs(x - y) / abs(y) for x, y in zip(h, vals))
             print(f"  vmath.h: largest relative difference {dev:.2e}")
             bad += dev > 1e-15
+    for name, vals in tables():
+        print(f"{name}:")
+        print("  {" + ", ".join(v.hex() for v in vals) + "}")
+        if check:
+            h = have.get(name)
+            same = h is not None and h == vals
+            print(f"  vmath.h: {'identical' if same else 'differs or missing'}")
+            bad += not same
     return 1 if bad else 0
 
 

@@ -135,7 +135,7 @@ static void rwmh_group(const hb_step_ctx *ctx, hb_batch *const *bs, int n, doubl
         const __mmask8 tk = _mm512_cmp_pd_mask(_mm512_loadu_pd(uk), accv, _CMP_LT_OQ);
         const __m512d lpn = _mm512_mask_blend_pd(tk, lpx, lpyv);
         _mm512_storeu_pd(b->lp, lpn);
-        _mm512_storeu_pd(acck, accv);
+        if (out[k].red) _mm512_storeu_pd(acck, accv); /* for the pooled sum below */
         _mm512_storeu_pd(st + HB_BASIC_LP * L, lpn);
         _mm512_storeu_pd(st + HB_BASIC_ACCEPT * L, accv);
         _mm512_storeu_pd(st + HB_BASIC_STEP * L, _mm512_set1_pd(s->h));

@@ -266,6 +266,49 @@ static void test_run_file_opens_in_python(void) {
     free(out);
 }
 
+/* ULA with a step too large for the Rosenbrock density: proposals overflow, and a draw with a
+   non-finite proposal keeps the chain where it was (the sampling moves swap the state with the
+   proposal's buffers and copy such lanes back, samplers/basic.c), every other draw moves;
+   positions and log densities stay finite. */
+static void test_ula_divergent(void) {
+    sampler_extra = "step_size = 0.05";
+    char *out = run_config("ula_div", "ula", "name = rosenbrock", 44, 0, 120);
+    sampler_extra = "";
+    CU_ASSERT_FATAL(out != NULL);
+    size_t n, nl, nv, dims[4];
+    int rank;
+    double *x = hbt_read_dataset(out, "/posterior/x", &n, dims, &rank);
+    double *lp = hbt_read_dataset(out, "/sample_stats/lp", &nl, dims, &rank);
+    double *dv = hbt_read_dataset(out, "/sample_stats/diverging", &nv, dims, &rank);
+    CU_ASSERT_FATAL(x && lp && dv && n == 44 * 120 * 2 && nl == 44 * 120 && nv == nl);
+    size_t div = 0, div0 = 0, kept = 0, moved = 0, still = 0, finite = 1;
+    for (size_t c = 0; c < 44; c++)
+        for (size_t j = 0; j < 120; j++) {
+            const size_t r = c * 120 + j;
+            finite &= isfinite(lp[r]) && isfinite(x[2 * r]) && isfinite(x[2 * r + 1]);
+            div += dv[r] != 0;
+            if (j == 0) {
+                div0 += dv[r] != 0;
+                continue;
+            }
+            const int same =
+                x[2 * r] == x[2 * r - 2] && x[2 * r + 1] == x[2 * r - 1] && lp[r] == lp[r - 1];
+            if (dv[r] != 0)
+                kept += same;
+            else
+                moved += !same, still += same;
+        }
+    printf("\n  %zu of %zu draws divergent\n", div, nl);
+    CU_ASSERT(finite);
+    CU_ASSERT(div > nl / 20 && div < nl - nl / 20);
+    /* a divergent draw is a non-finite proposal (kept) or a finite one that lost more than 1000
+       in lp (moved): most here are the first kind */
+    CU_ASSERT(kept > (div - div0) / 2 && kept <= div - div0);
+    CU_ASSERT_EQUAL(still, 0); /* every draw that is not divergent moved */
+    CU_ASSERT(moved > 0);
+    free(x), free(lp), free(dv), free(out);
+}
+
 /* output = none samples and writes nothing. */
 static void test_output_none(void) {
     char *cfg = hbt_write_file("none.ini", "[run]\nseed = 1\nchains = 16\nwarmup = 20\ndraws = 10\n"
@@ -290,6 +333,7 @@ int main(void) {
         {"ula on the 1-d mixture (within O(h) bias)", test_ula_mixture},
         {"a plugin model samples", test_plugin_runs},
         {"a run file opens in h5py, xarray and netCDF4", test_run_file_opens_in_python},
+        {"ula: divergent proposals keep the state, the others move", test_ula_divergent},
         {"output = none writes nothing", test_output_none},
     };
     return hbt_run_suite("samplers", cases, sizeof cases / sizeof *cases);

@@ -48,6 +48,7 @@ typedef struct run {
     const hb_sampler_type *st;
     void *sampler;
     size_t dim, n_state, n_ws, n_stats, n_red;
+    double *alt;    /* the batches' x_alt, g_alt ([2][dim][L] per batch), or NULL */
     size_t n_out;   /* values per draw in /posterior: the model's outputs (ABI v2) or dim */
     int has_out;    /* the model has constrained outputs */
     double *outbuf; /* per thread: outputs [n_out][L] + scratch dim + n_out */
@@ -198,6 +199,7 @@ static void setup_batches(run *r) {
     size_t d = r->dim;
     size_t per_batch = (2 * d + 1 + r->n_state) * L;
     r->mem = alloc_doubles(per_batch * r->nb_local);
+    r->alt = r->st->alt_buffers ? alloc_doubles(2 * d * L * r->nb_local) : NULL;
     r->batches = calloc(r->nb_local ? r->nb_local : 1, sizeof *r->batches);
     if (!r->batches) abort();
     for (size_t k = 0; k < r->nb_local; k++) {
@@ -208,6 +210,10 @@ static void setup_batches(run *r) {
         b->lp = p + 2 * d * L;
         b->state = p + (2 * d + 1) * L;
         b->chain0 = (r->b0 + k) * L;
+        if (r->alt) {
+            b->x_alt = r->alt + k * 2 * d * L;
+            b->g_alt = b->x_alt + d * L;
+        }
         size_t end = b->chain0 + L < N ? b->chain0 + L : N;
         b->n_real = (int)(end - b->chain0);
     }
@@ -471,6 +477,20 @@ static void sample_block(run *r, size_t j0, size_t nd, draw_buffers *db, pending
 
 /* ---- checkpoint and resume ---- */
 
+/* Steps of samplers with alt buffers swap a batch's x, g with x_alt, g_alt: put the current
+   pair back in r->mem, where the checkpoint reads the batches (the values are unchanged). */
+static void canonical_batches(run *r) {
+    const size_t d = r->dim, pb = (2 * d + 1 + r->n_state) * L;
+    for (size_t k = 0; r->alt && k < r->nb_local; k++) {
+        hb_batch *b = &r->batches[k];
+        double *x = r->mem + k * pb, *g = x + d * L;
+        if (b->x == x) continue;
+        memcpy(x, b->x, d * L * sizeof *x);
+        memcpy(g, b->g, d * L * sizeof *g);
+        b->x_alt = b->x, b->g_alt = b->g, b->x = x, b->g = g;
+    }
+}
+
 static size_t per_batch_doubles(const run *r) {
     return (2 * r->dim + 1 + r->n_state) * L;
 }
@@ -488,6 +508,7 @@ static int write_checkpoint(run *r, int phase, int64_t next, double t_warm, doub
     size_t kd = 1 + r->dim + r->dim * r->dim;
     double *buf = malloc((r->nb_local ? r->nb_local : 1) * pk * sizeof *buf);
     if (!buf) abort();
+    canonical_batches(r);
     for (size_t k = 0; k < r->nb_local; k++) {
         memcpy(buf + k * pk, r->mem + k * pb, pb * sizeof *buf);
         memcpy(buf + k * pk + pb, r->moments + k * nm, nm * sizeof *buf);
@@ -666,6 +687,7 @@ static void run_free(run *r) {
     if (r->model_open) hb_model_close(&r->model);
     free(r->batches);
     free(r->mem);
+    free(r->alt);
     free(r->ws);
     free(r->lane_stats);
     free(r->outbuf);

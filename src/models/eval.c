@@ -63,6 +63,16 @@ void hb_model_eval_lanes(const hb_model *m, const double *x, double *lp, double 
     }
 }
 
+unsigned hb_model_eval_lanes_raw(const hb_model *m, const double *x, double *lp, double *g,
+                                 double *ws) {
+    if (m->vt->logp_grad_batch)
+        return m->vt->logp_grad_batch(m->impl, HB_LANES, HB_LANES, x, lp, g) != 0
+                   ? (1u << HB_LANES) - 1
+                   : 0u;
+    hb_model_eval_lanes(m, x, lp, g, ws);
+    return 0;
+}
+
 void hb_model_eval_wide(const hb_model *m, size_t nl, const double *x, double *lp, double *g,
                         double *ws) {
     const size_t d = m->dim, L = HB_LANES;

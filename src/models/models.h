@@ -45,6 +45,14 @@ void hb_model_close(hb_model *m);
    (scratch of 2*dim doubles, owned by the calling thread). Invalid points and non-finite
    results come back as lp[c] = -INFINITY. Thread-safe. */
 void hb_model_eval_lanes(const hb_model *m, const double *x, double *lp, double *g, double *ws);
+/* hb_model_eval_lanes without the sanitising pass, for a caller that checks every lane's lp
+   and gradient for finiteness itself in a pass it makes anyway: returns a mask of the lanes
+   already known invalid (all, when the batch call failed; bit c for lane c), the rest being
+   the model's raw values (lp and gradient possibly infinite or NaN). Models without a batch
+   entry are evaluated and sanitised as by hb_model_eval_lanes (their invalid lanes then have
+   lp = -inf). */
+unsigned hb_model_eval_lanes_raw(const hb_model *m, const double *x, double *lp, double *g,
+                                 double *ws);
 
 /* The same for nl = k * HB_LANES chains side by side (x[i*nl + c], g likewise, lp[c]), e.g.
    a group of consecutive batches: a built-in model gets one batch call over all of them

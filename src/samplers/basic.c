@@ -187,41 +187,49 @@ size_t hb_langevin_workspace(size_t dim) {
 }
 
 #if defined(HB_VMATH_AVX512) && HB_LANES == 8
-/* One coordinate of the acceptance gauge: dot += (y-x).(g+gy), qg += m (gy^2 - g^2); move = 1
-   also moves the lanes in take (the unadjusted step shares the pass). */
+/* One coordinate of the acceptance gauge: dot += (y-x).(g+gy), qg += m (gy^2 - g^2). mode
+   GAUGE_MOVE also moves the lanes in take (the unadjusted step shares the pass); GAUGE_CHECK
+   ORs into *bad the lanes whose gy is not finite (the unadjusted step with alt buffers, which
+   moves by swapping and leaves the model's gradient unsanitised). */
+enum { GAUGE_ONLY = 0, GAUGE_MOVE = 1, GAUGE_CHECK = 2 };
 static inline void gauge1(size_t i, double *x, double *g, const double *y, const double *gy,
-                          const double *m, int move, __mmask8 take, __m512d *dot, __m512d *qg) {
+                          const double *m, int mode, __mmask8 take, __m512d *dot, __m512d *qg,
+                          __mmask8 *bad) {
     double *x_i = x + i * 8, *g_i = g + i * 8;
     const __m512d xv = _mm512_loadu_pd(x_i), gv = _mm512_loadu_pd(g_i);
     const __m512d yv = _mm512_loadu_pd(y + i * 8), gyv = _mm512_loadu_pd(gy + i * 8);
     const __m512d sg = _mm512_add_pd(gv, gyv);
     *dot = _mm512_fmadd_pd(_mm512_sub_pd(yv, xv), sg, *dot);
     *qg = _mm512_fmadd_pd(_mm512_mul_pd(_mm512_set1_pd(m[i]), _mm512_sub_pd(gyv, gv)), sg, *qg);
-    if (move) {
+    if (mode == GAUGE_MOVE) {
         _mm512_storeu_pd(x_i, _mm512_mask_blend_pd(take, xv, yv));
         _mm512_storeu_pd(g_i, _mm512_mask_blend_pd(take, gv, gyv));
+    } else if (mode == GAUGE_CHECK) {
+        *bad |= _mm512_fpclass_pd_mask(gyv, 0x99);
     }
 }
 
 /* The gauge over all coordinates, coordinate i into partial sum i % 4 (one running sum would
-   bound the loop by the FMA latency). Inlined with a constant move. */
+   bound the loop by the FMA latency). Inlined with a constant mode. */
 static inline void langevin_gauge(size_t d, double *x, double *g, const double *y, const double *gy,
-                                  const double *m, int move, __mmask8 take, __m512d dot[4],
-                                  __m512d qg[4]) {
+                                  const double *m, int mode, __mmask8 take, __m512d dot[4],
+                                  __m512d qg[4], __mmask8 *bad) {
     __m512d d0 = dot[0], d1 = dot[1], d2 = dot[2], d3 = dot[3];
     __m512d q0 = qg[0], q1 = qg[1], q2 = qg[2], q3 = qg[3];
+    __mmask8 b0 = 0, b1 = 0, b2 = 0, b3 = 0;
     size_t i = 0;
     for (; i + 4 <= d; i += 4) {
-        gauge1(i, x, g, y, gy, m, move, take, &d0, &q0);
-        gauge1(i + 1, x, g, y, gy, m, move, take, &d1, &q1);
-        gauge1(i + 2, x, g, y, gy, m, move, take, &d2, &q2);
-        gauge1(i + 3, x, g, y, gy, m, move, take, &d3, &q3);
+        gauge1(i, x, g, y, gy, m, mode, take, &d0, &q0, &b0);
+        gauge1(i + 1, x, g, y, gy, m, mode, take, &d1, &q1, &b1);
+        gauge1(i + 2, x, g, y, gy, m, mode, take, &d2, &q2, &b2);
+        gauge1(i + 3, x, g, y, gy, m, mode, take, &d3, &q3, &b3);
     }
-    if (i < d) gauge1(i++, x, g, y, gy, m, move, take, &d0, &q0);
-    if (i < d) gauge1(i++, x, g, y, gy, m, move, take, &d1, &q1);
-    if (i < d) gauge1(i++, x, g, y, gy, m, move, take, &d2, &q2);
+    if (i < d) gauge1(i++, x, g, y, gy, m, mode, take, &d0, &q0, &b0);
+    if (i < d) gauge1(i++, x, g, y, gy, m, mode, take, &d1, &q1, &b1);
+    if (i < d) gauge1(i++, x, g, y, gy, m, mode, take, &d2, &q2, &b2);
     dot[0] = d0, dot[1] = d1, dot[2] = d2, dot[3] = d3;
     qg[0] = q0, qg[1] = q1, qg[2] = q2, qg[3] = q3;
+    *bad |= (__mmask8)(b0 | b1 | b2 | b3);
 }
 
 /* The kernel on AVX-512 registers: the acceptance gauge's sums over coordinates live in
@@ -233,7 +241,11 @@ static void langevin_avx512(const hb_step_ctx *ctx, const hb_basic *s, int adjus
     enum { L = 8 };
     const size_t d = ctx->dim;
     const double h = s->h, noise_sd = sqrt(2.0 * h);
-    double *y = ws + d * L, *gy = ws + 2 * d * L;
+    /* Unadjusted with alt buffers: the proposal and its gradient go straight into the alt
+       pair, which becomes the state by a pointer swap (no copy of the moved lanes), and the
+       gradient's finiteness is checked in the gauge's pass instead of a pass of its own. */
+    const int swap = !adjusted && b->x_alt != NULL;
+    double *y = swap ? b->x_alt : ws + d * L, *gy = swap ? b->g_alt : ws + 2 * d * L;
     double *lpy = ws + 3 * d * L, *u = lpy + L, *model_ws = u + 3 * L;
     double *hm = model_ws + 2 * d, *ns = hm + d; /* per-coordinate drift and noise scales */
     double *const x = b->x, *const g = b->g;
@@ -245,19 +257,36 @@ static void langevin_avx512(const hb_step_ctx *ctx, const hb_basic *s, int adjus
     }
     /* y = x + h m g + sqrt(2 h m) xi, the normals combined as they are generated */
     hb_rng_normals_axpy_lanes(ctx->seed, b->chain0, ctx->iter, HB_RNG_PROPOSAL, d, x, g, hm, ns, y);
-    hb_model_eval_lanes(ctx->model, y, lpy, gy, model_ws);
+    __mmask8 bad = 0;
+    if (swap)
+        bad = (__mmask8)hb_model_eval_lanes_raw(ctx->model, y, lpy, gy, model_ws);
+    else
+        hb_model_eval_lanes(ctx->model, y, lpy, gy, model_ws);
 
     /* log q(x|y) - log q(y|x) = -1/2 (y-x).(g(x)+g(y)) - h/4 sum m (g(y)^2 - g(x)^2) */
     const __m512d lpyv = _mm512_loadu_pd(lpy), lpx = _mm512_loadu_pd(b->lp);
-    const __mmask8 finite_y = (__mmask8)~_mm512_fpclass_pd_mask(lpyv, 0x99);
+    __mmask8 finite_y = (__mmask8)~_mm512_fpclass_pd_mask(lpyv, 0x99);
     /* Unadjusted: every finite proposal is taken, so the move and the gauge share a pass. */
     const __mmask8 take0 = adjusted ? 0 : finite_y;
     __m512d dot[4], qg[4];
     for (int j = 0; j < 4; j++) dot[j] = qg[j] = _mm512_setzero_pd();
     if (adjusted)
-        langevin_gauge(d, x, g, y, gy, m, 0, 0, dot, qg);
+        langevin_gauge(d, x, g, y, gy, m, GAUGE_ONLY, 0, dot, qg, &bad);
+    else if (swap)
+        langevin_gauge(d, x, g, y, gy, m, GAUGE_CHECK, 0, dot, qg, &bad);
     else
-        langevin_gauge(d, x, g, y, gy, m, 1, take0, dot, qg);
+        langevin_gauge(d, x, g, y, gy, m, GAUGE_MOVE, take0, dot, qg, &bad);
+    if (swap) {
+        /* lanes with a non-finite lp or gradient keep x and g: copied into the alt pair, whose
+           other lanes hold the moves; then the pair becomes the state */
+        finite_y &= (__mmask8)~bad;
+        if (finite_y != 0xff)
+            for (size_t i = 0; i < d; i++) {
+                _mm512_mask_storeu_pd(y + i * L, (__mmask8)~finite_y, _mm512_loadu_pd(x + i * L));
+                _mm512_mask_storeu_pd(gy + i * L, (__mmask8)~finite_y, _mm512_loadu_pd(g + i * L));
+            }
+        b->x = y, b->g = gy, b->x_alt = x, b->g_alt = g;
+    }
     const __m512d dots =
         _mm512_add_pd(_mm512_add_pd(dot[0], dot[1]), _mm512_add_pd(dot[2], dot[3]));
     const __m512d qgs = _mm512_add_pd(_mm512_add_pd(qg[0], qg[1]), _mm512_add_pd(qg[2], qg[3]));
@@ -271,7 +300,7 @@ static void langevin_avx512(const hb_step_ctx *ctx, const hb_basic *s, int adjus
     const __mmask8 diverging =
         (__mmask8)~finite_y |
         _mm512_cmp_pd_mask(_mm512_sub_pd(lpx, lpyv), _mm512_set1_pd(1000.0), _CMP_GT_OQ);
-    __mmask8 take = take0;
+    __mmask8 take = swap ? finite_y : take0;
     if (adjusted) {
         /* Accept iff u < exp(min(delta, 0)): the event log u < delta, one log fewer. */
         hb_rng_uniforms_lanes(ctx->seed, b->chain0, ctx->iter, HB_RNG_ACCEPT, 1, u);

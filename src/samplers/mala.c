@@ -84,6 +84,7 @@ const hb_sampler_type hb_sampler_ula = {
     .destroy = basic_free,
     .state_doubles = no_state,
     .workspace_doubles = langevin_ws,
+    .alt_buffers = 1, /* sampling moves swap x, g with the proposal's pair (basic.c) */
     .step = ula_step,
     HB_BASIC_HOOKS,
 };

@@ -22,10 +22,14 @@ enum { HB_DENSE_MAX_DIM = 4096 };
 
 /* One SIMD batch of HB_LANES chains, structure of arrays, coordinate-major. */
 typedef struct hb_batch {
-    double *x;       /* [dim][HB_LANES] positions */
-    double *g;       /* [dim][HB_LANES] gradient of log density at x */
-    double *lp;      /* [HB_LANES] log density at x */
-    double *state;   /* [state_doubles][HB_LANES] sampler-specific per-chain state */
+    double *x;     /* [dim][HB_LANES] positions */
+    double *g;     /* [dim][HB_LANES] gradient of log density at x */
+    double *lp;    /* [HB_LANES] log density at x */
+    double *state; /* [state_doubles][HB_LANES] sampler-specific per-chain state */
+    /* A second [dim][HB_LANES] pair for x and g, or NULL (the sampler type's alt_buffers):
+       a step may build its proposal there and swap the pointers instead of copying the moved
+       lanes back; the run loop reads x and g only through these pointers. */
+    double *x_alt, *g_alt;
     uint64_t chain0; /* global index of lane 0 */
     int n_real;      /* lanes that are real chains (the rest are padding) */
 } hb_batch;
@@ -82,6 +86,8 @@ typedef struct hb_sampler_type {
     /* Per-chain state doubles and per-thread workspace doubles for dimension dim. */
     size_t (*state_doubles)(const void *self, size_t dim);
     size_t (*workspace_doubles)(const void *self, size_t dim);
+    /* Nonzero: the run loop gives each batch x_alt and g_alt (hb_batch). */
+    int alt_buffers;
     /* Sample stats it reports (besides n_steps, which the run loop adds). */
     const hb_stat_spec *stats;
     size_t n_stats;

@@ -415,8 +415,8 @@ static void sample_block(run *r, size_t j0, size_t nd, draw_buffers *db, pending
     size_t G = r->st->step_group ? HB_STEP_GROUP : 1;
     while (G > 1 && r->nb_local < 4 * G * (size_t)team) G /= 2;
     const size_t ngroups = (r->nb_local + G - 1) / G;
-    /* dynamic chunks of about 1/64 of a thread's share: the wait for the last chunk at the
-       block's end stays small (at 1/16, 2^20 1-d RWMH chains lost 3% to it) */
+    /* dynamic chunks of about 1/64 of a thread's share, so that the wait for the last chunk
+       at the block's end is at most that */
     const int chunk = (int)(ngroups / (64 * (size_t)team)) + 1;
 #pragma omp parallel num_threads(team) reduction(+ : grads)
     {

@@ -183,7 +183,7 @@ static inline __m512d hb_exp8(__m512d x) {
    2^m (T_j + (T_j p(r) + T'_j)) where T_j + T'_j is 2^(j/16) to twice double precision and
    p(r) = r + r^2 q(r), q of degree 4 (scripts/vmath_coeffs.py: relative error of exp(r)
    below 3e-17 on the interval). The two table lookups are permutes, off the
-   floating-point pipes: 14 floating-point operations against hb_exp8's 18, at the same
+   floating-point pipes: 15 floating-point operations against hb_exp8's 19, at the same
    <= 1 ulp (tests/test_vmath.c). x <= -746 (and -inf) gives 0, x > 709.78 (and +inf) +inf;
    a NaN x gives a meaningless finite value, so callers test for NaN themselves. */
 static const double hb_exp2_16[16] = {

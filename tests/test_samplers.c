@@ -306,6 +306,30 @@ static void test_ula_divergent(void) {
     CU_ASSERT(kept > (div - div0) / 2 && kept <= div - div0);
     CU_ASSERT_EQUAL(still, 0); /* every draw that is not divergent moved */
     CU_ASSERT(moved > 0);
+    /* [ula] gauge = false: bitwise the same draws; acceptance_rate 1 for a move taken and 0 for
+       a proposal kept, where the default reports the MALA gauge (values strictly inside) */
+    sampler_extra = "step_size = 0.05\n[ula]\ngauge = false";
+    char *out2 = run_config("ula_nogauge", "ula", "name = rosenbrock", 44, 0, 120);
+    sampler_extra = "";
+    CU_ASSERT_FATAL(out2 != NULL);
+    double *x2 = hbt_read_dataset(out2, "/posterior/x", &n, dims, &rank);
+    double *lp2 = hbt_read_dataset(out2, "/sample_stats/lp", &nl, dims, &rank);
+    double *a1 = hbt_read_dataset(out, "/sample_stats/acceptance_rate", &nv, dims, &rank);
+    double *a2 = hbt_read_dataset(out2, "/sample_stats/acceptance_rate", &nv, dims, &rank);
+    CU_ASSERT_FATAL(x2 && lp2 && a1 && a2 && nv == 44 * 120);
+    CU_ASSERT(memcmp(x, x2, 44 * 120 * 2 * sizeof *x) == 0);
+    CU_ASSERT(memcmp(lp, lp2, 44 * 120 * sizeof *lp) == 0);
+    size_t wrong = 0, inside = 0;
+    for (size_t c = 0; c < 44; c++)
+        for (size_t j = 1; j < 120; j++) {
+            const size_t r = c * 120 + j;
+            const int same = x[2 * r] == x[2 * r - 2] && x[2 * r + 1] == x[2 * r - 1];
+            wrong += a2[r] != (same ? 0.0 : 1.0);
+            inside += a1[r] > 0.0 && a1[r] < 1.0;
+        }
+    CU_ASSERT_EQUAL(wrong, 0);
+    CU_ASSERT(inside > 100);
+    free(x2), free(lp2), free(a1), free(a2), free(out2);
     free(x), free(lp), free(dv), free(out);
 }
 
@@ -333,7 +357,8 @@ int main(void) {
         {"ula on the 1-d mixture (within O(h) bias)", test_ula_mixture},
         {"a plugin model samples", test_plugin_runs},
         {"a run file opens in h5py, xarray and netCDF4", test_run_file_opens_in_python},
-        {"ula: divergent proposals keep the state, the others move", test_ula_divergent},
+        {"ula: divergent proposals keep the state, the others move; [ula] gauge = false",
+         test_ula_divergent},
         {"output = none writes nothing", test_output_none},
     };
     return hbt_run_suite("samplers", cases, sizeof cases / sizeof *cases);

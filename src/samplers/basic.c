@@ -272,6 +272,9 @@ static void langevin_avx512(const hb_step_ctx *ctx, const hb_basic *s, int adjus
     for (int j = 0; j < 4; j++) dot[j] = qg[j] = _mm512_setzero_pd();
     if (adjusted)
         langevin_gauge(d, x, g, y, gy, m, GAUGE_ONLY, 0, dot, qg, &bad);
+    else if (swap && s->no_gauge) /* the gradient's finiteness alone */
+        for (size_t i = 0; i < d; i++)
+            bad |= _mm512_fpclass_pd_mask(_mm512_loadu_pd(gy + i * L), 0x99);
     else if (swap)
         langevin_gauge(d, x, g, y, gy, m, GAUGE_CHECK, 0, dot, qg, &bad);
     else
@@ -296,7 +299,10 @@ static void langevin_avx512(const hb_step_ctx *ctx, const hb_basic *s, int adjus
     const __mmask8 finite = finite_y & (__mmask8)~_mm512_fpclass_pd_mask(delta, 0x99);
     /* log acceptance probability min(delta, 0); a non-finite delta gives exp(-inf) = 0 */
     delta = _mm512_mask_blend_pd(finite, _mm512_set1_pd(-INFINITY), delta);
-    const __m512d acc = hb_exp8(_mm512_min_pd(delta, _mm512_setzero_pd()));
+    /* [ula] gauge = false: 1 for a move taken, 0 for a proposal kept out */
+    const __m512d acc = !adjusted && s->no_gauge
+                            ? _mm512_maskz_mov_pd(finite_y, _mm512_set1_pd(1.0))
+                            : hb_exp8(_mm512_min_pd(delta, _mm512_setzero_pd()));
     const __mmask8 diverging =
         (__mmask8)~finite_y |
         _mm512_cmp_pd_mask(_mm512_sub_pd(lpx, lpyv), _mm512_set1_pd(1000.0), _CMP_GT_OQ);
@@ -394,6 +400,8 @@ void hb_langevin_step(const hb_step_ctx *ctx, const hb_basic *s, int adjusted, h
         out->n_grad[c] = 1;
     }
     hb_vexp(acc, tmp);
+    if (!adjusted && s->no_gauge) /* [ula] gauge = false: 1 for a move taken, 0 if kept */
+        for (int c = 0; c < L; c++) acc[c] = take[c] ? 1.0 : 0.0;
     /* Accept iff u < exp(min(delta, 0)): the same event as log u < delta, one log fewer;
        the exponent is never above 0, and a non-finite delta gives acc = 0. */
     if (adjusted)

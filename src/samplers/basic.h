@@ -18,6 +18,8 @@ typedef struct hb_basic {
     int metric_diag;  /* 0: identity metric */
     int metric_dense; /* [sampler] metric = dense (mala, ula): pooled covariance */
     int dense_active; /* a dense metric has been set (before: the diagonal m) */
+    int no_gauge;     /* ula, [ula] gauge = false: unadjusted moves report acceptance 1 (taken)
+                         or 0 (a non-finite proposal, kept) instead of the MALA gauge */
     double *m;        /* inverse metric (variances), [dim] */
     double *sm;       /* sqrt(m) */
     double *S, *Lc;   /* dense only: inverse metric [dim*dim] and its lower Cholesky factor */

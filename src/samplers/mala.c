@@ -63,11 +63,15 @@ static int ula_create(hb_config *cfg, const hb_model *model, long warmup, void *
                       hb_error *err) {
     hb_basic *s = malloc(sizeof *s);
     if (!s) abort();
-    if (hb_basic_create(s, cfg, "ula", 0.95, 0.1, model->dim, warmup, err)) {
+    static const char *const yesno[] = {"true", "false", NULL};
+    int gauge = 0;
+    if (hb_basic_create(s, cfg, "ula", 0.95, 0.1, model->dim, warmup, err) ||
+        hb_cfg_choice(cfg, "ula", "gauge", "true", yesno, &gauge, err)) {
         hb_basic_destroy(s);
         free(s);
         return err->code;
     }
+    s->no_gauge = gauge == 1;
     *self = s;
     return HB_OK;
 }

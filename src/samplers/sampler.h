@@ -12,9 +12,10 @@
 #include "io/h5out.h"
 #include "models/models.h"
 
-/* Batches a step_group call takes at most (8: RWMH on the 1-D mixture ran 8% faster than
-   with 4, best of 16 interleaved runs). */
-enum { HB_STEP_GROUP = 8 };
+/* Batches a step_group call takes at most (16: the RWMH seed benchmark, 10^9 draws of the 1-D
+   mixture on 2 cores, took 2.49-2.67 s against 2.72-3.12 s with 8, faster in each of 6 paired
+   runs; 32 was no faster than 16). */
+enum { HB_STEP_GROUP = 16 };
 
 /* Dense metrics and Heartbeat's Laplace covariance keep d x d matrices: above this dimension
    (128 MB per matrix) they are refused with a config error instead of exhausting memory. */

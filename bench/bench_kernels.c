@@ -1,8 +1,8 @@
 /* The pieces of one random-walk Metropolis step on the 1-D mixture, each timed alone on one
- * core, for the seed benchmark's floor: what a draw costs at least with one Philox4x32-10 block,
+ * core, for the seed benchmark's floor: what a draw costs at least with Philox4x32-10 blocks,
  * Box-Muller normals and double-precision exp/log. Each piece runs over the same shape as the
- * sampler (a group of 8 batches of 8 chains, one variate per chain and iteration), best of 5
- * repetitions (the machine is shared). Usage: bench_kernels [iterations] */
+ * sampler (a group of HB_STEP_GROUP batches of HB_LANES chains, one variate per chain and
+ * iteration), best of 5 repetitions (the machine is shared). Usage: bench_kernels [iterations] */
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -12,8 +12,9 @@
 #include "core/vmath.h"
 #include "io/config.h"
 #include "models/models.h"
+#include "samplers/sampler.h"
 
-enum { NL = 64 }; /* chains per call: 8 batches of HB_LANES, as rwmh's step_group */
+enum { NL = HB_STEP_GROUP * HB_LANES }; /* chains per call, as rwmh's step_group */
 
 static double best_of(double (*f)(long, double *), long iters, double *sink) {
     double best = INFINITY;

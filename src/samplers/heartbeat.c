@@ -1108,7 +1108,7 @@ static size_t hb_report(const void *self, hb_adapt_item *it, size_t max) {
     SCALAR("stage_a_iterations", &a->a_iters);
     SCALAR("subchain_length", &s->n_sub_d);
     SCALAR("dense_fallback", &a->fallback);
-    it[n++] = (hb_adapt_item){.name = "warmup_used", .data = &s->used_d, .rows = 1, .cols = 1};
+    SCALAR("warmup_used", &s->used_d);
     if (s->autow) {
         SCALAR("warmup_rhat", &a->rhat);
         SCALAR("warmup_step_change", &a->dstep);

@@ -492,25 +492,10 @@ static void test_checkpoint_roundtrip(void) {
    [sampler] algorithm line (so it may set [sampler] keys and then open [heartbeat]). */
 static char *run_hb(const char *tag, const char *model, const char *extra, int chains, int warmup,
                     int draws) {
-    char text[2048], name[128], *out = NULL;
-    if (asprintf(&out, "%s/%s.h5", hbt_tmpdir(), tag) < 0) return NULL;
-    snprintf(text, sizeof text,
-             "[run]\nseed = 31337\nchains = %d\nwarmup = %d\ndraws = %d\noutput = %s\n"
-             "[model]\n%s\n[sampler]\nalgorithm = heartbeat\n%s\n",
-             chains, warmup, draws, out, model, extra);
-    snprintf(name, sizeof name, "%s.ini", tag);
-    char *cfg = hbt_write_file(name, text);
-    char *log = NULL;
-    int rc = hbt_sh(&log, "OMP_NUM_THREADS=2 %s run %s --quiet", hbt_env("HB_BIN"), cfg);
-    if (rc != 0) fprintf(stderr, "  run %s failed (%d): %s\n", name, rc, log ? log : "");
-    CU_ASSERT_EQUAL(rc, 0);
-    free(log);
-    free(cfg);
-    if (rc != 0) {
-        free(out);
-        return NULL;
-    }
-    return out;
+    char keys[128], body[1536];
+    snprintf(keys, sizeof keys, "chains = %d\nwarmup = %d\ndraws = %d", chains, warmup, draws);
+    snprintf(body, sizeof body, "[model]\n%s\n[sampler]\nalgorithm = heartbeat\n%s", model, extra);
+    return hbt_run_cfg(tag, 31337, keys, body, NULL, NULL);
 }
 
 static void adapt_text(const char *file, const char *name, char *buf, size_t len) {

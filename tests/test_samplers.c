@@ -20,25 +20,12 @@ static const char *sampler_extra = "";
 /* Run a config, return the output path (malloc'd) or NULL. */
 static char *run_config(const char *tag, const char *algorithm, const char *model_lines, int chains,
                         int warmup, int draws) {
-    char text[2048], name[128], *out = NULL;
-    if (asprintf(&out, "%s/%s_%s.h5", hbt_tmpdir(), tag, algorithm) < 0) return NULL;
-    snprintf(text, sizeof text,
-             "[run]\nseed = 4242\nchains = %d\nwarmup = %d\ndraws = %d\noutput = %s\n"
-             "[model]\n%s\n[sampler]\nalgorithm = %s\n%s\n",
-             chains, warmup, draws, out, model_lines, algorithm, sampler_extra);
-    snprintf(name, sizeof name, "%s_%s.ini", tag, algorithm);
-    char *cfg = hbt_write_file(name, text);
-    char *log = NULL;
-    int rc = hbt_sh(&log, "OMP_NUM_THREADS=2 %s run %s --quiet", hbt_env("HB_BIN"), cfg);
-    if (rc != 0) fprintf(stderr, "  run %s failed (%d): %s\n", name, rc, log ? log : "");
-    CU_ASSERT_EQUAL(rc, 0);
-    free(log);
-    free(cfg);
-    if (rc != 0) {
-        free(out);
-        return NULL;
-    }
-    return out;
+    char name[128], keys[128], body[1536];
+    snprintf(name, sizeof name, "%s_%s", tag, algorithm);
+    snprintf(keys, sizeof keys, "chains = %d\nwarmup = %d\ndraws = %d", chains, warmup, draws);
+    snprintf(body, sizeof body, "[model]\n%s\n[sampler]\nalgorithm = %s\n%s", model_lines,
+             algorithm, sampler_extra);
+    return hbt_run_cfg(name, 4242, keys, body, NULL, NULL);
 }
 
 /* Draws of coordinate i as [chain][draw] from /posterior/x (chain, draw[, x_dim_0]). */

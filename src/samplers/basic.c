@@ -16,6 +16,17 @@ const hb_stat_spec hb_basic_stats[HB_BASIC_NSTATS] = {
     {"diverging", HB_STAT_BOOL},
 };
 
+/* The kernel's per-coordinate scales for the current h and m (hb_basic.scales). */
+static void basic_scales(hb_basic *s) {
+    double *hm = s->scales, *ns = hm + s->dim;
+    const double noise_sd = sqrt(2.0 * s->h);
+    for (size_t i = 0; i < s->dim; i++) {
+        hm[i] = s->h * s->m[i];
+        ns[i] = noise_sd * s->sm[i];
+    }
+    s->scales_h = s->h;
+}
+
 int hb_basic_create(hb_basic *s, hb_config *cfg, const char *section, double default_target,
                     double h0, size_t dim, long warmup, hb_error *err) {
     memset(s, 0, sizeof *s);
@@ -56,7 +67,8 @@ int hb_basic_create(hb_basic *s, hb_config *cfg, const char *section, double def
     hb_windows_init(&s->win, warmup, ib, tb, win);
     s->m = malloc(dim * sizeof *s->m);
     s->sm = malloc(dim * sizeof *s->sm);
-    if (!s->m || !s->sm) abort();
+    s->scales = malloc(2 * dim * sizeof *s->scales);
+    if (!s->m || !s->sm || !s->scales) abort();
     for (size_t i = 0; i < dim; i++) s->m[i] = s->sm[i] = 1.0;
     if (s->metric_dense) {
         s->S = calloc(dim * dim, sizeof *s->S);
@@ -64,10 +76,12 @@ int hb_basic_create(hb_basic *s, hb_config *cfg, const char *section, double def
         if (!s->S || !s->Lc) abort();
     }
     hb_dual_avg_init(&s->da, s->h, s->target);
+    basic_scales(s);
     return HB_OK;
 }
 
 void hb_basic_destroy(hb_basic *s) {
+    free(s->scales);
     free(s->m);
     free(s->sm);
     free(s->S);
@@ -87,6 +101,7 @@ void hb_basic_adapt(void *self, long k, const double *red) {
     (void)k;
     if (s->h_fixed || red[1] <= 0) return;
     s->h = hb_dual_avg_update(&s->da, red[0] / red[1]);
+    basic_scales(s);
 }
 
 int hb_basic_set_moments(void *self, const double *moments, hb_error *err) {
@@ -117,12 +132,14 @@ int hb_basic_set_moments(void *self, const double *moments, hb_error *err) {
         if (s->da.t > 0) s->h = hb_dual_avg_final(&s->da);
         hb_dual_avg_init(&s->da, s->h, s->target);
     }
+    basic_scales(s);
     return HB_OK;
 }
 
 void hb_basic_end_warmup(void *self) {
     hb_basic *s = self;
     if (!s->h_fixed && s->da.t > 0) s->h = hb_dual_avg_final(&s->da);
+    basic_scales(s);
 }
 
 double hb_basic_step_size(const void *self) {
@@ -179,6 +196,7 @@ int hb_basic_restore(void *self, const void *blob, hb_error *err) {
         memcpy(s->S, p + sizeof s->dense_active, dd);
         memcpy(s->Lc, p + sizeof s->dense_active + dd, dd);
     }
+    basic_scales(s);
     return HB_OK;
 }
 
@@ -232,29 +250,41 @@ static inline void langevin_gauge(size_t d, double *x, double *g, const double *
     *bad |= (__mmask8)(b0 | b1 | b2 | b3);
 }
 
+/* The per-coordinate drift and noise scales h m and sqrt(2 h m): hb_basic's (set once per
+   change of h or m; computing them for every batch's step cost about 1% of ULA's time), or,
+   when a sampler set h itself, computed into the workspace with basic_scales' operations. */
+static const double *langevin_scales(const hb_basic *s, size_t d, double *ws) {
+    enum { L = 8 };
+    if (s->scales_h == s->h) return s->scales;
+    double *hm = ws + 3 * d * L + 4 * L + 2 * d, *ns = hm + d;
+    const double h = s->h, noise_sd = sqrt(2.0 * h);
+    for (size_t i = 0; i < d; i++) {
+        hm[i] = h * s->m[i];
+        ns[i] = noise_sd * s->sm[i];
+    }
+    return hm;
+}
+
 /* The kernel on AVX-512 registers: the acceptance gauge's sums over coordinates live in
    registers as four interleaved partial sums (array accumulators went through memory and
    bounded the loop by store-forwarding latency), moves are mask blends, and the acceptance
    probability comes from the in-house exp. */
 static void langevin_avx512(const hb_step_ctx *ctx, const hb_basic *s, int adjusted, hb_batch *b,
                             double *ws, hb_step_out *out) {
+    const double *const scales = langevin_scales(s, ctx->dim, ws);
     enum { L = 8 };
     const size_t d = ctx->dim;
-    const double h = s->h, noise_sd = sqrt(2.0 * h);
+    const double h = s->h;
     /* Unadjusted with alt buffers: the proposal and its gradient go straight into the alt
        pair, which becomes the state by a pointer swap (no copy of the moved lanes), and the
        gradient's finiteness is checked in the gauge's pass instead of a pass of its own. */
     const int swap = !adjusted && b->x_alt != NULL;
     double *y = swap ? b->x_alt : ws + d * L, *gy = swap ? b->g_alt : ws + 2 * d * L;
     double *lpy = ws + 3 * d * L, *u = lpy + L, *model_ws = u + 3 * L;
-    double *hm = model_ws + 2 * d, *ns = hm + d; /* per-coordinate drift and noise scales */
+    const double *hm = scales, *ns = hm + d;
     double *const x = b->x, *const g = b->g;
-    const double *const m = s->m, *const sm = s->sm;
+    const double *const m = s->m;
 
-    for (size_t i = 0; i < d; i++) {
-        hm[i] = h * m[i];
-        ns[i] = noise_sd * sm[i];
-    }
     /* y = x + h m g + sqrt(2 h m) xi, the normals combined as they are generated */
     hb_rng_normals_axpy_lanes(ctx->seed, b->chain0, ctx->iter, HB_RNG_PROPOSAL, d, x, g, hm, ns, y);
     __mmask8 bad = 0;

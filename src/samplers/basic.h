@@ -23,6 +23,11 @@ typedef struct hb_basic {
     double *m;        /* inverse metric (variances), [dim] */
     double *sm;       /* sqrt(m) */
     double *S, *Lc;   /* dense only: inverse metric [dim*dim] and its lower Cholesky factor */
+    /* The Langevin kernel's per-coordinate scales h m and sqrt(2 h m) [2][dim], set by
+       every hb_basic_* function that changes h or m, for the step size scales_h; a kernel that
+       finds scales_h != h (a sampler set h itself) computes them in its workspace instead. */
+    double *scales;
+    double scales_h;
 } hb_basic;
 
 /* Read [sampler] step_size, metric, adapt_init_buffer, adapt_term_buffer, adapt_window and

@@ -7,9 +7,8 @@ computed here at 60 digits:
 
   exp      exp(r) = 1 + r (1 + r q(r)),   q(r) = (exp(r) - 1 - r) / r^2,   |r| <= ln2 / 2,
            q of degree 9
-  exp_t16  the table-driven exp: the same q on |r| <= ln2 / 32, degree 4, and the tables
-           2^(j/16) = hb_exp2_16[j] + hb_exp2_16_lo[j] (j = 0..15, the high part rounded to
-           double, the low part the rounded remainder)
+  exp_t16  the table-driven exp: the same q on |r| <= ln2 / 32, degree 4, and the table
+           hb_exp2_16[j] = 2^(j/16) rounded to double (j = 0..15)
   log      log(1+f) = 2 s + s z P(z),      s = f / (2 + f), z = s^2,
            P(z) = (2 atanh(s) / s - 2) / z on 0 <= z <= ((sqrt2 - 1) / (sqrt2 + 1))^2,
            P of degree 6
@@ -69,9 +68,7 @@ FITS = [
 
 
 def tables():
-    hi = [float(mp.mpf(2) ** (mp.mpf(j) / 16)) for j in range(16)]
-    lo = [float(mp.mpf(2) ** (mp.mpf(j) / 16) - mp.mpf(hi[j])) for j in range(16)]
-    return [("hb_exp2_16", hi), ("hb_exp2_16_lo", lo)]
+    return [("hb_exp2_16", [float(mp.mpf(2) ** (mp.mpf(j) / 16)) for j in range(16)])]
 
 
 def fit(f, iv, deg):

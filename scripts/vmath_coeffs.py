@@ -9,6 +9,8 @@ computed here at 60 digits:
            q of degree 9
   exp_t16  the table-driven exp: the same q on |r| <= ln2 / 32, degree 4, and the table
            hb_exp2_16[j] = 2^(j/16) rounded to double (j = 0..15)
+  exp_t16s the same on a pre-scaled argument, 2^(t/16) = 1 + t (C + t q(t)), C = ln2 / 16,
+           q(t) = (exp(C t) - 1 - C t) / t^2 on |t| <= 1/2, degree 4, then C
   log      log(1+f) = 2 s + s z P(z),      s = f / (2 + f), z = s^2,
            P(z) = (2 atanh(s) / s - 2) / z on 0 <= z <= ((sqrt2 - 1) / (sqrt2 + 1))^2,
            P of degree 6
@@ -36,6 +38,16 @@ def q_exp(r):
     return (mp.exp(r) - 1 - r) / r**2
 
 
+C16 = mp.log(2) / 16
+
+
+def q_exp16s(t):
+    """The pre-scaled table exp's q: 2^(t/16) = 1 + t (C + t q(t)), C = ln2 / 16."""
+    if abs(t) < mp.mpf("1e-20"):
+        return C16**2 / 2 + C16**3 * t / 6
+    return (mp.exp(C16 * t) - 1 - C16 * t) / t**2
+
+
 def p_log(z):
     if z < mp.mpf("1e-40"):
         return mp.mpf(2) / 3 + 2 * z / 5
@@ -61,6 +73,7 @@ FITS = [
     # name in vmath.h, function, interval, degree, constant terms appended after the fit
     ("hb_exp_c", q_exp, (-mp.log(2) / 2, mp.log(2) / 2), 9, [1.0, 1.0]),
     ("hb_exp16_c", q_exp, (-mp.log(2) / 32, mp.log(2) / 32), 4, []),
+    ("hb_exp16s_c", q_exp16s, (-mp.mpf(1) / 2, mp.mpf(1) / 2), 4, [float(C16)]),
     ("hb_log_c", p_log, (mp.mpf(0), SMAX**2), 6, []),
     ("hb_cos_c", c_cos, (mp.mpf(0), mp.mpf(1) / 16), 6, [1.0]),
     ("hb_sin_c", s_sin, (mp.mpf(0), mp.mpf(1) / 16), 5, [float(mp.pi)]),

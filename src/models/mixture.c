@@ -15,6 +15,8 @@ typedef struct mixture {
     double *loc;    /* loc_k */
     double *prec;   /* 1 / scale_k^2 */
     double *lconst; /* log w_k - d log scale_k - (d/2) log(2 pi) */
+    double *lc16;   /* lconst_k and -prec_k / 2 times 16 log2(e): the terms' log in the units */
+    double *hp16;   /* of hb_exp8_t16s (1/16 of a binary order of magnitude) */
     char **names;
 } mixture;
 
@@ -24,6 +26,8 @@ static void mixture_destroy(void *p) {
     free(m->loc);
     free(m->prec);
     free(m->lconst);
+    free(m->lc16);
+    free(m->hp16);
     free(m->names);
     free(m);
 }
@@ -60,6 +64,20 @@ static inline __m512d mix_t(const mixture *m, size_t k, const double *x, size_t 
     return _mm512_fmadd_pd(_mm512_set1_pd(-0.5 * m->prec[k]), r2, _mm512_set1_pd(m->lconst[k]));
 }
 
+/* t_k in hb_exp8_t16s' units (16 log2(e) t_k, from the scaled constants): the plain sums. */
+static inline __m512d mix_t16(const mixture *m, size_t k, const double *x, size_t ld, int full,
+                              __mmask8 km) {
+    const __m512d loc = _mm512_set1_pd(m->loc[k]);
+    __m512d r2 = _mm512_setzero_pd();
+    for (size_t i = 0; i < m->d; i++) {
+        const __m512d xi =
+            full ? _mm512_loadu_pd(x + i * ld) : _mm512_maskz_loadu_pd(km, x + i * ld);
+        const __m512d dx = _mm512_sub_pd(xi, loc);
+        r2 = _mm512_fmadd_pd(dx, dx, r2);
+    }
+    return _mm512_fmadd_pd(_mm512_set1_pd(m->hp16[k]), r2, _mm512_set1_pd(m->lc16[k]));
+}
+
 /* The sums with every t_k shifted by the lane's maximum M: lp = M + log S. */
 static void mix_shifted(const mixture *m, const double *x, size_t ld, int full, __mmask8 km,
                         __m512d *lp, __m512d *a, __m512d *b, __m512d *s) {
@@ -93,7 +111,7 @@ static inline __attribute__((always_inline)) void mix_sums(const mixture *m, con
            independent either way */
 #pragma GCC unroll 4
         for (int j = 0; j < nc; j++) {
-            const __m512d f = hb_exp8_t16(mix_t(m, k, xc + 8 * j, ld, full, km));
+            const __m512d f = hb_exp8_t16s(mix_t16(m, k, xc + 8 * j, ld, full, km));
             sv[j] = _mm512_add_pd(sv[j], f);
             if (!grad) continue; /* (a constant after inlining) */
             av[j] = _mm512_fmadd_pd(f, lk, av[j]);
@@ -327,12 +345,16 @@ static int mixture_create(hb_config *cfg, void **impl, hb_error *err) {
     loc = NULL;
     m->prec = malloc(nw * sizeof *m->prec);
     m->lconst = malloc(nw * sizeof *m->lconst);
+    m->lc16 = malloc(nw * sizeof *m->lc16);
+    m->hp16 = malloc(nw * sizeof *m->hp16);
     m->names = hb_coord_names("x", 1, m->d);
-    if (!m->prec || !m->lconst || !m->names) goto oom;
+    if (!m->prec || !m->lconst || !m->lc16 || !m->hp16 || !m->names) goto oom;
     /* Weights are normalised: only their ratios matter, so "1, 1" means equal weights. */
     for (size_t k = 0; k < nw; k++) {
         m->prec[k] = 1.0 / (sc[k] * sc[k]);
         m->lconst[k] = log(wt[k] / wsum) - (double)m->d * (log(sc[k]) + 0.5 * HB_LOG_2PI);
+        m->lc16[k] = m->lconst[k] * (16 * HB_LOG2E);
+        m->hp16[k] = -0.5 * m->prec[k] * (16 * HB_LOG2E);
     }
     free(wt);
     free(sc);

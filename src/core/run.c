@@ -436,7 +436,11 @@ static void sample_block(run *r, size_t j0, size_t nd, draw_buffers *db, pending
             double *ws = r->ws + (size_t)t * r->n_ws;
             int64_t lane_grads[HB_STEP_GROUP][L] = {{0}}; /* over the block, every lane */
             for (size_t j = 0; j < nd; j++) {
-                int64_t nsteps[HB_STEP_GROUP][L] = {{0}};
+                int64_t nsteps[HB_STEP_GROUP][L];
+                /* a draw kept counts its own steps; with nothing kept they go straight into the
+                   block's sums, and the per-draw pass over the group below is skipped */
+                int64_t(*cnt)[L] = keep ? nsteps : lane_grads;
+                if (keep) memset(nsteps, 0, sizeof nsteps);
                 for (int64_t it = 0; it < thin; it++) {
                     uint64_t iter =
                         (uint64_t)r->rs.warmup + (uint64_t)((j0 + j) * (size_t)thin) + (uint64_t)it;
@@ -446,21 +450,21 @@ static void sample_block(run *r, size_t j0, size_t nd, draw_buffers *db, pending
                     else
                         r->st->step(&ctx, bs[0], ws, &outs[0]);
                     for (size_t g = 0; g < n; g++)
-                        for (int c = 0; c < L; c++) nsteps[g][c] += outs[g].n_grad[c];
+                        for (int c = 0; c < L; c++) cnt[g][c] += outs[g].n_grad[c];
                 }
-                for (size_t g = 0; g < n; g++) {
+                for (size_t g = 0; keep && g < n; g++) {
                     const hb_batch *b = bs[g];
                     const double *stats = outs[g].stats;
                     const size_t lc0 = (k0 + g) * L; /* local chain index of lane 0 */
                     /* The draw as the output reports it: the model's constrained outputs when it
                        has them (tau, not log tau), else the coordinates. */
                     const double *src = b->x;
-                    if (keep && r->has_out) {
+                    if (r->has_out) {
                         double *ob = r->outbuf + (size_t)t * (r->n_out * L + d + r->n_out);
                         hb_model_outputs_lanes(&r->model, b->x, ob, ob + r->n_out * L);
                         src = ob;
                     }
-                    for (int c = 0; keep && c < b->n_real; c++) {
+                    for (int c = 0; c < b->n_real; c++) {
                         size_t row = (lc0 + (size_t)c) * nd + j;
                         double *dst = db->pos + row * r->n_out;
                         for (size_t i = 0; i < r->n_out; i++) dst[i] = src[i * L + c];

@@ -50,9 +50,10 @@ static const char *mixture_coord_name(const void *p, size_t i) {
 #define MIX_LO 0x1.0p-960
 #define MIX_HI 0x1.0p+960
 
-/* t_k of component k for the 8 chains at x (ld apart). */
-static inline __m512d mix_t(const mixture *m, size_t k, const double *x, size_t ld, int full,
-                            __mmask8 km) {
+/* a sum_i (x_i - loc_k)^2 + c for the 8 chains at x (ld apart): t_k with a = -prec_k / 2,
+   c = lconst_k (mix_t), or in hb_exp8_t16s' units with both times 16 log2(e) (mix_t16). */
+static inline __m512d mix_quad(const mixture *m, size_t k, const double *x, size_t ld, int full,
+                               __mmask8 km, double a, double c) {
     const __m512d loc = _mm512_set1_pd(m->loc[k]);
     __m512d r2 = _mm512_setzero_pd();
     for (size_t i = 0; i < m->d; i++) {
@@ -61,21 +62,17 @@ static inline __m512d mix_t(const mixture *m, size_t k, const double *x, size_t 
         const __m512d dx = _mm512_sub_pd(xi, loc);
         r2 = _mm512_fmadd_pd(dx, dx, r2);
     }
-    return _mm512_fmadd_pd(_mm512_set1_pd(-0.5 * m->prec[k]), r2, _mm512_set1_pd(m->lconst[k]));
+    return _mm512_fmadd_pd(_mm512_set1_pd(a), r2, _mm512_set1_pd(c));
 }
 
-/* t_k in hb_exp8_t16s' units (16 log2(e) t_k, from the scaled constants): the plain sums. */
+static inline __m512d mix_t(const mixture *m, size_t k, const double *x, size_t ld, int full,
+                            __mmask8 km) {
+    return mix_quad(m, k, x, ld, full, km, -0.5 * m->prec[k], m->lconst[k]);
+}
+
 static inline __m512d mix_t16(const mixture *m, size_t k, const double *x, size_t ld, int full,
                               __mmask8 km) {
-    const __m512d loc = _mm512_set1_pd(m->loc[k]);
-    __m512d r2 = _mm512_setzero_pd();
-    for (size_t i = 0; i < m->d; i++) {
-        const __m512d xi =
-            full ? _mm512_loadu_pd(x + i * ld) : _mm512_maskz_loadu_pd(km, x + i * ld);
-        const __m512d dx = _mm512_sub_pd(xi, loc);
-        r2 = _mm512_fmadd_pd(dx, dx, r2);
-    }
-    return _mm512_fmadd_pd(_mm512_set1_pd(m->hp16[k]), r2, _mm512_set1_pd(m->lc16[k]));
+    return mix_quad(m, k, x, ld, full, km, m->hp16[k], m->lc16[k]);
 }
 
 /* The sums with every t_k shifted by the lane's maximum M: lp = M + log S. */

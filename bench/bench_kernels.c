@@ -59,7 +59,9 @@ static double exps(long iters, double *sink) {
     for (long it = 0; it < iters; it++) {
         for (int c = 0; c < NL; c += HB_LANES) {
 #ifdef HB_VMATH_AVX512
-            _mm512_storeu_pd(x + c, hb_exp8_t16(_mm512_loadu_pd(x + c))); /* as rwmh */
+            _mm512_storeu_pd(x + c, hb_exp8_t16s(_mm512_mul_pd(_mm512_loadu_pd(x + c),
+                                                               _mm512_set1_pd(16 * HB_LOG2E))));
+            /* (as rwmh) */
 #else
             hb_vexp_ih(x + c, x + c);
 #endif

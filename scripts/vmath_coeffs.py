@@ -7,10 +7,9 @@ computed here at 60 digits:
 
   exp      exp(r) = 1 + r (1 + r q(r)),   q(r) = (exp(r) - 1 - r) / r^2,   |r| <= ln2 / 2,
            q of degree 9
-  exp_t16  the table-driven exp: the same q on |r| <= ln2 / 32, degree 4, and the table
+  exp_t16s the table exp on a pre-scaled argument: 2^(t/16) = 1 + t (C + t q(t)), C = ln2 / 16,
+           q(t) = (exp(C t) - 1 - C t) / t^2 on |t| <= 1/2, degree 4, then C; and the table
            hb_exp2_16[j] = 2^(j/16) rounded to double (j = 0..15)
-  exp_t16s the same on a pre-scaled argument, 2^(t/16) = 1 + t (C + t q(t)), C = ln2 / 16,
-           q(t) = (exp(C t) - 1 - C t) / t^2 on |t| <= 1/2, degree 4, then C
   log      log(1+f) = 2 s + s z P(z),      s = f / (2 + f), z = s^2,
            P(z) = (2 atanh(s) / s - 2) / z on 0 <= z <= ((sqrt2 - 1) / (sqrt2 + 1))^2,
            P of degree 6
@@ -72,7 +71,6 @@ SMAX = (mp.sqrt(2) - 1) / (mp.sqrt(2) + 1)
 FITS = [
     # name in vmath.h, function, interval, degree, constant terms appended after the fit
     ("hb_exp_c", q_exp, (-mp.log(2) / 2, mp.log(2) / 2), 9, [1.0, 1.0]),
-    ("hb_exp16_c", q_exp, (-mp.log(2) / 32, mp.log(2) / 32), 4, []),
     ("hb_exp16s_c", q_exp16s, (-mp.mpf(1) / 2, mp.mpf(1) / 2), 4, [float(C16)]),
     ("hb_log_c", p_log, (mp.mpf(0), SMAX**2), 6, []),
     ("hb_cos_c", c_cos, (mp.mpf(0), mp.mpf(1) / 16), 6, [1.0]),

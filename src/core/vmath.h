@@ -178,54 +178,26 @@ static inline __m512d hb_exp8(__m512d x) {
     return _mm512_mask_blend_pd(_mm512_cmp_pd_mask(x, x, _CMP_UNORD_Q), y, x);
 }
 
-/* exp with a 16-entry table, for hot loops that need neither NaN propagation nor the last
-   bit of hb_exp8: x = (16 m + j) ln2/16 + r with |r| <= ln2/32, and exp(x) = 2^m (T_j + T_j p(r))
-   where T_j is 2^(j/16) rounded to double and p(r) = r + r^2 q(r), q of degree 4
-   (scripts/vmath_coeffs.py: relative error of exp(r) below 3e-17 on the interval). The table
-   lookup is one permute: 14 floating-point operations and the permute, against hb_exp8's 19.
-   T_j's rounding (up to half an ulp of T_j) is not corrected, which bounds the error by 1.8 ulp
+/* 2^(v/16) = exp(v ln2/16), a table exp for hot loops whose callers produce v = 16 log2(e) t
+   instead of t (a log density folds the factor into its constants; the acceptance probability
+   takes a multiplication) and need neither NaN propagation nor the last bit of hb_exp8:
+   n = round(v) = 16 m + j, u = v - n exactly (|u| <= 1/2, so no two-step reduction),
+   2^(v/16) = 2^m T_j (1 + p) with T_j = hb_exp2_16[j], 2^(j/16) rounded to double, and
+   p = u (C + u q(u)), C = ln2/16, q of degree 4 (scripts/vmath_coeffs.py: relative error of
+   2^(u/16) below 3e-17). 13 floating-point operations and one permute, against hb_exp8's 19.
+   T_j's rounding (half an ulp of T_j) is not corrected, which bounds the error by 1.8 ulp
    (T_j's rounding, at most 1 ulp of the result, the fit's 0.3 and the last rounding's 0.5);
-   the test measures 1.20 ulp at worst over 4e6 points (tests/test_vmath.c), against 0.83 with
-   a second table of the roundings, whose permute and add cost the mixture's log density (a
-   sum of four of these exps) 6-8%: 2.50 against 2.36 ns per chain and iteration in
-   bench_kernels, interleaved.
-   x <= -746 (and -inf) gives 0, x > 709.78 (and +inf) +inf; a NaN x gives a meaningless
-   finite value, so callers test for NaN themselves. */
+   the test measures 1.21 ulp at worst over 4e6 points (tests/test_vmath.c). A second table of
+   the roundings (0.83 ulp) cost the mixture's log density 6-8% (2.50 against 2.36 ns per chain
+   and iteration in bench_kernels). v's own rounding counts as t's would (a relative error
+   2^-53 of v moves the result by |t| 2^-53 relatively). v <= -746 * 16 log2(e) (and -inf)
+   gives 0, above 709.78 * 16 log2(e) (and +inf) +inf; a NaN v gives a meaningless finite
+   value, so callers test for NaN themselves. */
 static const double hb_exp2_16[16] = {
     0x1.0000000000000p+0, 0x1.0b5586cf9890fp+0, 0x1.172b83c7d517bp+0, 0x1.2387a6e756238p+0,
     0x1.306fe0a31b715p+0, 0x1.3dea64c123422p+0, 0x1.4bfdad5362a27p+0, 0x1.5ab07dd485429p+0,
     0x1.6a09e667f3bcdp+0, 0x1.7a11473eb0187p+0, 0x1.8ace5422aa0dbp+0, 0x1.9c49182a3f090p+0,
     0x1.ae89f995ad3adp+0, 0x1.c199bdd85529cp+0, 0x1.d5818dcfba487p+0, 0x1.ea4afa2a490dap+0};
-static const double hb_exp16_c[5] = {0.0013889034348599464, 0.008333449701253456,
-                                     0.04166666666496045, 0.1666666666530169, 0.5};
-
-static inline __m512d hb_exp8_t16(__m512d x) {
-    const __m512d xc = _mm512_max_pd(x, _mm512_set1_pd(-746.0));
-    const __m512d sh = _mm512_set1_pd(0x1.8p52); /* kd's low mantissa bits hold n = 16 m + j */
-    const __m512d kd = _mm512_fmadd_pd(xc, _mm512_set1_pd(16 * HB_LOG2E), sh);
-    const __m512d n = _mm512_sub_pd(kd, sh);
-    __m512d r = _mm512_fnmadd_pd(n, _mm512_set1_pd(HB_LN2_HI / 16), xc);
-    r = _mm512_fnmadd_pd(n, _mm512_set1_pd(HB_LN2_LO / 16), r);
-    const __m512i j = _mm512_castpd_si512(kd); /* permutes read the low 4 bits: j */
-    const __m512d t =
-        _mm512_permutex2var_pd(_mm512_loadu_pd(hb_exp2_16), j, _mm512_loadu_pd(hb_exp2_16 + 8));
-    __m512d q = _mm512_set1_pd(hb_exp16_c[0]);
-    for (int k = 1; k < 5; k++) q = _mm512_fmadd_pd(q, r, _mm512_set1_pd(hb_exp16_c[k]));
-    const __m512d p = _mm512_fmadd_pd(_mm512_mul_pd(q, r), r, r);
-    const __m512d y = _mm512_fmadd_pd(t, p, t);
-    /* scalef multiplies by 2^floor(n / 16) = 2^m */
-    return _mm512_scalef_pd(y, _mm512_mul_pd(n, _mm512_set1_pd(1.0 / 16)));
-}
-
-/* 2^(v/16) = exp(v ln2/16) for callers that can produce v = 16 log2(e) t instead of t (they fold
-   the factor into their constants): n = round(v) = 16 m + j, u = v - n exactly (|u| <= 1/2),
-   2^(v/16) = 2^m T_j (1 + p), p = u (C + u q(u)), C = ln2/16 and q of degree 4
-   (scripts/vmath_coeffs.py: relative error of 2^(u/16) below 3e-17). No two-step reduction
-   (v - n is exact), so one operation fewer than hb_exp8_t16 (13 and the permute), with the
-   same bounds: 1.8 ulp by analysis, 1.20 measured (tests/test_vmath.c). v's own rounding
-   counts as t's does for hb_exp8_t16 (a relative error 2^-53 of v moves the result by
-   |t| 2^-53 relatively either way). v <= -746 * 16 log2(e) gives 0, above 709.78 * 16 log2(e)
-   +inf; a NaN v gives a meaningless finite value. */
 static const double hb_exp16s_c[6] = {9.181315729667457e-12,  1.2716049516906705e-09,
                                       1.4676100322318454e-07, 1.3550807778387664e-05,
                                       0.0009383847928089872,  0.04332169878499658};

@@ -131,7 +131,8 @@ static void rwmh_group(const hb_step_ctx *ctx, hb_batch *const *bs, int n, doubl
         const __mmask8 finite = (__mmask8)~_mm512_fpclass_pd_mask(lpyv, 0x99) &
                                 _mm512_cmp_pd_mask(delta, delta, _CMP_ORD_Q);
         delta = _mm512_mask_blend_pd(finite, _mm512_set1_pd(-INFINITY), delta);
-        const __m512d accv = hb_exp8_t16(_mm512_min_pd(delta, _mm512_setzero_pd()));
+        const __m512d accv = hb_exp8_t16s(_mm512_mul_pd(_mm512_min_pd(delta, _mm512_setzero_pd()),
+                                                        _mm512_set1_pd(16 * HB_LOG2E)));
         const __mmask8 tk = _mm512_cmp_pd_mask(_mm512_loadu_pd(uk), accv, _CMP_LT_OQ);
         const __m512d lpn = _mm512_mask_blend_pd(tk, lpx, lpyv);
         _mm512_storeu_pd(b->lp, lpn);

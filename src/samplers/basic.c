@@ -1,6 +1,7 @@
 /* Shared warmup adaptation of rwmh/ula/mala and the Langevin kernel (ALGORITHMS.md §1-2). */
 #include "samplers/basic.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,14 +17,20 @@ const hb_stat_spec hb_basic_stats[HB_BASIC_NSTATS] = {
     {"diverging", HB_STAT_BOOL},
 };
 
-/* The kernel's per-coordinate scales for the current h and m (hb_basic.scales). */
-static void basic_scales(hb_basic *s) {
-    double *hm = s->scales, *ns = hm + s->dim;
+/* The Langevin kernel's per-coordinate scales h m and sqrt(2 h m) for s's h and m, into
+   hm[dim], hm[dim..2 dim). */
+static void scales_into(const hb_basic *s, double *hm) {
+    double *ns = hm + s->dim;
     const double noise_sd = sqrt(2.0 * s->h);
     for (size_t i = 0; i < s->dim; i++) {
         hm[i] = s->h * s->m[i];
         ns[i] = noise_sd * s->sm[i];
     }
+}
+
+/* hb_basic.scales for the current h and m. */
+static void basic_scales(hb_basic *s) {
+    scales_into(s, s->scales);
     s->scales_h = s->h;
 }
 
@@ -205,46 +212,38 @@ size_t hb_langevin_workspace(size_t dim) {
 }
 
 #if defined(HB_VMATH_AVX512) && HB_LANES == 8
-/* One coordinate of the acceptance gauge: dot += (y-x).(g+gy), qg += m (gy^2 - g^2). mode
-   GAUGE_MOVE also moves the lanes in take (the unadjusted step shares the pass); GAUGE_CHECK
-   ORs into *bad the lanes whose gy is not finite (the unadjusted step with alt buffers, which
-   moves by swapping and leaves the model's gradient unsanitised). */
-enum { GAUGE_ONLY = 0, GAUGE_MOVE = 1, GAUGE_CHECK = 2 };
-static inline void gauge1(size_t i, double *x, double *g, const double *y, const double *gy,
-                          const double *m, int mode, __mmask8 take, __m512d *dot, __m512d *qg,
+/* One coordinate of the acceptance gauge: dot += (y-x).(g+gy), qg += m (gy^2 - g^2); check
+   also ORs into *bad the lanes whose gy is not finite (the unadjusted step, which moves by
+   swapping buffers and leaves the model's gradient unsanitised). */
+static inline void gauge1(size_t i, const double *x, const double *g, const double *y,
+                          const double *gy, const double *m, int check, __m512d *dot, __m512d *qg,
                           __mmask8 *bad) {
-    double *x_i = x + i * 8, *g_i = g + i * 8;
-    const __m512d xv = _mm512_loadu_pd(x_i), gv = _mm512_loadu_pd(g_i);
+    const __m512d xv = _mm512_loadu_pd(x + i * 8), gv = _mm512_loadu_pd(g + i * 8);
     const __m512d yv = _mm512_loadu_pd(y + i * 8), gyv = _mm512_loadu_pd(gy + i * 8);
     const __m512d sg = _mm512_add_pd(gv, gyv);
     *dot = _mm512_fmadd_pd(_mm512_sub_pd(yv, xv), sg, *dot);
     *qg = _mm512_fmadd_pd(_mm512_mul_pd(_mm512_set1_pd(m[i]), _mm512_sub_pd(gyv, gv)), sg, *qg);
-    if (mode == GAUGE_MOVE) {
-        _mm512_storeu_pd(x_i, _mm512_mask_blend_pd(take, xv, yv));
-        _mm512_storeu_pd(g_i, _mm512_mask_blend_pd(take, gv, gyv));
-    } else if (mode == GAUGE_CHECK) {
-        *bad |= _mm512_fpclass_pd_mask(gyv, 0x99);
-    }
+    if (check) *bad |= _mm512_fpclass_pd_mask(gyv, 0x99);
 }
 
 /* The gauge over all coordinates, coordinate i into partial sum i % 4 (one running sum would
-   bound the loop by the FMA latency). Inlined with a constant mode. */
-static inline void langevin_gauge(size_t d, double *x, double *g, const double *y, const double *gy,
-                                  const double *m, int mode, __mmask8 take, __m512d dot[4],
+   bound the loop by the FMA latency). Inlined with a constant check. */
+static inline void langevin_gauge(size_t d, const double *x, const double *g, const double *y,
+                                  const double *gy, const double *m, int check, __m512d dot[4],
                                   __m512d qg[4], __mmask8 *bad) {
     __m512d d0 = dot[0], d1 = dot[1], d2 = dot[2], d3 = dot[3];
     __m512d q0 = qg[0], q1 = qg[1], q2 = qg[2], q3 = qg[3];
     __mmask8 b0 = 0, b1 = 0, b2 = 0, b3 = 0;
     size_t i = 0;
     for (; i + 4 <= d; i += 4) {
-        gauge1(i, x, g, y, gy, m, mode, take, &d0, &q0, &b0);
-        gauge1(i + 1, x, g, y, gy, m, mode, take, &d1, &q1, &b1);
-        gauge1(i + 2, x, g, y, gy, m, mode, take, &d2, &q2, &b2);
-        gauge1(i + 3, x, g, y, gy, m, mode, take, &d3, &q3, &b3);
+        gauge1(i, x, g, y, gy, m, check, &d0, &q0, &b0);
+        gauge1(i + 1, x, g, y, gy, m, check, &d1, &q1, &b1);
+        gauge1(i + 2, x, g, y, gy, m, check, &d2, &q2, &b2);
+        gauge1(i + 3, x, g, y, gy, m, check, &d3, &q3, &b3);
     }
-    if (i < d) gauge1(i++, x, g, y, gy, m, mode, take, &d0, &q0, &b0);
-    if (i < d) gauge1(i++, x, g, y, gy, m, mode, take, &d1, &q1, &b1);
-    if (i < d) gauge1(i++, x, g, y, gy, m, mode, take, &d2, &q2, &b2);
+    if (i < d) gauge1(i++, x, g, y, gy, m, check, &d0, &q0, &b0);
+    if (i < d) gauge1(i++, x, g, y, gy, m, check, &d1, &q1, &b1);
+    if (i < d) gauge1(i++, x, g, y, gy, m, check, &d2, &q2, &b2);
     dot[0] = d0, dot[1] = d1, dot[2] = d2, dot[3] = d3;
     qg[0] = q0, qg[1] = q1, qg[2] = q2, qg[3] = q3;
     *bad |= (__mmask8)(b0 | b1 | b2 | b3);
@@ -252,16 +251,12 @@ static inline void langevin_gauge(size_t d, double *x, double *g, const double *
 
 /* The per-coordinate drift and noise scales h m and sqrt(2 h m): hb_basic's (set once per
    change of h or m; computing them for every batch's step cost about 1% of ULA's time), or,
-   when a sampler set h itself, computed into the workspace with basic_scales' operations. */
+   when a sampler set h itself, computed into the workspace. */
 static const double *langevin_scales(const hb_basic *s, size_t d, double *ws) {
     enum { L = 8 };
     if (s->scales_h == s->h) return s->scales;
-    double *hm = ws + 3 * d * L + 4 * L + 2 * d, *ns = hm + d;
-    const double h = s->h, noise_sd = sqrt(2.0 * h);
-    for (size_t i = 0; i < d; i++) {
-        hm[i] = h * s->m[i];
-        ns[i] = noise_sd * s->sm[i];
-    }
+    double *hm = ws + 3 * d * L + 4 * L + 2 * d;
+    scales_into(s, hm);
     return hm;
 }
 
@@ -275,10 +270,11 @@ static void langevin_avx512(const hb_step_ctx *ctx, const hb_basic *s, int adjus
     enum { L = 8 };
     const size_t d = ctx->dim;
     const double h = s->h;
-    /* Unadjusted with alt buffers: the proposal and its gradient go straight into the alt
-       pair, which becomes the state by a pointer swap (no copy of the moved lanes), and the
-       gradient's finiteness is checked in the gauge's pass instead of a pass of its own. */
-    const int swap = !adjusted && b->x_alt != NULL;
+    /* Unadjusted: the proposal and its gradient go straight into the alt pair, which becomes
+       the state by a pointer swap (no copy of the moved lanes), and the gradient's finiteness
+       is checked in the gauge's pass instead of a pass of its own. */
+    const int swap = !adjusted;
+    assert(!swap || (b->x_alt && b->g_alt));
     double *y = swap ? b->x_alt : ws + d * L, *gy = swap ? b->g_alt : ws + 2 * d * L;
     double *lpy = ws + 3 * d * L, *u = lpy + L, *model_ws = u + 3 * L;
     const double *hm = scales, *ns = hm + d;
@@ -296,22 +292,19 @@ static void langevin_avx512(const hb_step_ctx *ctx, const hb_basic *s, int adjus
     /* log q(x|y) - log q(y|x) = -1/2 (y-x).(g(x)+g(y)) - h/4 sum m (g(y)^2 - g(x)^2) */
     const __m512d lpyv = _mm512_loadu_pd(lpy), lpx = _mm512_loadu_pd(b->lp);
     __mmask8 finite_y = (__mmask8)~_mm512_fpclass_pd_mask(lpyv, 0x99);
-    /* Unadjusted: every finite proposal is taken, so the move and the gauge share a pass. */
-    const __mmask8 take0 = adjusted ? 0 : finite_y;
     __m512d dot[4], qg[4];
     for (int j = 0; j < 4; j++) dot[j] = qg[j] = _mm512_setzero_pd();
     if (adjusted)
-        langevin_gauge(d, x, g, y, gy, m, GAUGE_ONLY, 0, dot, qg, &bad);
-    else if (swap && s->no_gauge) /* the gradient's finiteness alone */
+        langevin_gauge(d, x, g, y, gy, m, 0, dot, qg, &bad);
+    else if (s->no_gauge) /* the gradient's finiteness alone */
         for (size_t i = 0; i < d; i++)
             bad |= _mm512_fpclass_pd_mask(_mm512_loadu_pd(gy + i * L), 0x99);
-    else if (swap)
-        langevin_gauge(d, x, g, y, gy, m, GAUGE_CHECK, 0, dot, qg, &bad);
     else
-        langevin_gauge(d, x, g, y, gy, m, GAUGE_MOVE, take0, dot, qg, &bad);
+        langevin_gauge(d, x, g, y, gy, m, 1, dot, qg, &bad);
     if (swap) {
-        /* lanes with a non-finite lp or gradient keep x and g: copied into the alt pair, whose
-           other lanes hold the moves; then the pair becomes the state */
+        /* every finite proposal is taken; lanes with a non-finite lp or gradient keep x and g:
+           copied into the alt pair, whose other lanes hold the moves; then the pair becomes
+           the state */
         finite_y &= (__mmask8)~bad;
         if (finite_y != 0xff)
             for (size_t i = 0; i < d; i++) {
@@ -336,7 +329,7 @@ static void langevin_avx512(const hb_step_ctx *ctx, const hb_basic *s, int adjus
     const __mmask8 diverging =
         (__mmask8)~finite_y |
         _mm512_cmp_pd_mask(_mm512_sub_pd(lpx, lpyv), _mm512_set1_pd(1000.0), _CMP_GT_OQ);
-    __mmask8 take = swap ? finite_y : take0;
+    __mmask8 take = finite_y;
     if (adjusted) {
         /* Accept iff u < exp(min(delta, 0)): the event log u < delta, one log fewer. */
         hb_rng_uniforms_lanes(ctx->seed, b->chain0, ctx->iter, HB_RNG_ACCEPT, 1, u);

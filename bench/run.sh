@@ -30,5 +30,3 @@ fi
 
 echo "== ULA on a 100-d Gaussian, 4096 chains, one core, vs the normal-variate roofline (best of $((2 * REPS)), interleaved in one process) =="
 OMP_NUM_THREADS=1 "$BUILD/bench/bench_ula" "$HERE/configs/ula_gauss100.ini" $((2 * REPS)) | grep -v '^\s*$' | sed 's/ \[sink.*//'
-echo "== the same with [ula] gauge = false (no MALA acceptance gauge in the sampling draws) =="
-OMP_NUM_THREADS=1 "$BUILD/bench/bench_ula" "$HERE/configs/ula_gauss100_nogauge.ini" $((2 * REPS)) | grep -v '^\s*$' | sed 's/ \[sink.*//'

@@ -133,7 +133,7 @@ static void test_rwmh_pair_cache(void) {
     }
     int same = 1, moved = 0;
     for (uint64_t it = 0; it < IT; it++) {
-        hb_step_ctx ctx = {&model, 1, 11, it, 0, self};
+        hb_step_ctx ctx = {&model, 1, 11, it, 0, self, 0};
         hb_batch *bs[NB] = {&b[0][0], &b[0][1]};
         hb_step_out outs[NB];
         for (int k = 0; k < NB; k++)

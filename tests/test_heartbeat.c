@@ -80,7 +80,7 @@ static int driver_open(driver *D, const char *ini, int nchains, long warmup) {
 static void driver_init(driver *D, uint32_t seed) {
     for (size_t k = 0; k < D->nb; k++) {
         hb_model_eval_lanes(&D->model, D->b[k].x, D->b[k].lp, D->b[k].g, D->ws);
-        hb_step_ctx ctx = {&D->model, D->d, seed, 0, 1, D->self};
+        hb_step_ctx ctx = {&D->model, D->d, seed, 0, 1, D->self, 0};
         if (D->st->init_batch) D->st->init_batch(&ctx, &D->b[k]);
     }
 }
@@ -90,7 +90,7 @@ static void driver_warmup_iter(driver *D, uint32_t seed, long k) {
     hb_iter_plan plan;
     D->st->plan(D->self, k, &plan);
     for (size_t j = 0; j < D->nb; j++) {
-        hb_step_ctx ctx = {&D->model, D->d, seed, (uint64_t)k, 1, D->self};
+        hb_step_ctx ctx = {&D->model, D->d, seed, (uint64_t)k, 1, D->self, 0};
         hb_step_out out = {.stats = D->stats, .red = D->red + j * D->n_red};
         D->st->step(&ctx, &D->b[j], D->ws, &out);
     }
@@ -212,7 +212,7 @@ static void beat_case(const char *schedule, const char *adjust) {
         hb_batch *b = &D.b[k];
         double x0[3 * L];
         memcpy(x0, b->x, sizeof x0);
-        hb_step_ctx ctx = {&D.model, (size_t)d, seed, iter, 0, D.self};
+        hb_step_ctx ctx = {&D.model, (size_t)d, seed, iter, 0, D.self, 0};
         hb_step_out out = {.stats = D.stats, .red = NULL};
         D.st->step(&ctx, b, D.ws, &out);
         for (int c = 0; c < L; c++) {
@@ -453,7 +453,7 @@ static void checkpoint_case(const char *metric, long k_stop, const char *extra, 
     B.st->end_warmup(B.self);
     for (uint64_t it = (uint64_t)W; it < (uint64_t)W + 3; it++)
         for (size_t j = 0; j < A.nb; j++) {
-            hb_step_ctx ca = {&A.model, A.d, seed, it, 0, A.self}, cb = ca;
+            hb_step_ctx ca = {&A.model, A.d, seed, it, 0, A.self, 0}, cb = ca;
             cb.self = B.self;
             hb_step_out oa = {.stats = A.stats}, ob = {.stats = B.stats};
             A.st->step(&ca, &A.b[j], A.ws, &oa);

@@ -320,6 +320,95 @@ static void test_ula_divergent(void) {
     free(x), free(lp), free(dv), free(out);
 }
 
+/* A run thinned by 3 keeps exactly every third draw of the unthinned run, stats included:
+   draw j of thin = 3 is iteration 3j + 2 of thin = 1 (the RNG counter is the iteration), so
+   its position and every stat are bitwise those of draw 3j + 2, and its n_steps is the sum
+   of draws 3j..3j+2. The iterations a thinned run does not keep skip work that feeds only
+   the stats (ULA's and Heartbeat's unapplied acceptance gauge; sampler.h stats_unread):
+   this proves the skipping changes neither the moves nor a kept draw's stats. Returns the
+   unthinned run's output path (malloc'd). */
+static char *thin_case(const char *tag, const char *model, const char *algorithm, const char *extra,
+                       const char *const *stats) {
+    enum { NC = 20, W = 160, D = 30, T = 3 };
+    char name[64], keys[128], body[1024];
+    char *out[2];
+    for (int k = 0; k < 2; k++) {
+        snprintf(name, sizeof name, "thin%d_%s", k ? T : 1, tag);
+        snprintf(keys, sizeof keys, "chains = %d\nwarmup = %d\ndraws = %d\nthin = %d", NC, W,
+                 k ? D : T * D, k ? T : 1);
+        snprintf(body, sizeof body, "[model]\n%s\n[sampler]\nalgorithm = %s\n%s", model, algorithm,
+                 extra);
+        out[k] = hbt_run_cfg(name, 777, keys, body, NULL, NULL);
+    }
+    CU_ASSERT_FATAL(out[0] && out[1]);
+    char path[96];
+    size_t n[2], dims[4];
+    int rank;
+    for (int s = -1; stats[s + 1] || s < 0; s++) { /* -1: /posterior/x */
+        if (s < 0)
+            snprintf(path, sizeof path, "/posterior/x");
+        else
+            snprintf(path, sizeof path, "/sample_stats/%s", stats[s]);
+        double *a = hbt_read_dataset(out[0], path, &n[0], dims, &rank);
+        double *b = hbt_read_dataset(out[1], path, &n[1], dims, &rank);
+        CU_ASSERT_FATAL(a && b && n[0] == T * n[1] && n[1] % (NC * D) == 0);
+        const size_t per = n[1] / (NC * D); /* values per draw */
+        size_t differ = 0;
+        for (size_t c = 0; c < NC; c++)
+            for (size_t j = 0; j < D; j++)
+                for (size_t e = 0; e < per; e++)
+                    differ += b[(c * D + j) * per + e] != a[(c * T * D + T * j + T - 1) * per + e];
+        if (differ) fprintf(stderr, "  %s %s: %zu values differ\n", tag, path, differ);
+        CU_ASSERT_EQUAL(differ, 0);
+        free(a), free(b);
+    }
+    double *a = hbt_read_dataset(out[0], "/sample_stats/n_steps", &n[0], dims, &rank);
+    double *b = hbt_read_dataset(out[1], "/sample_stats/n_steps", &n[1], dims, &rank);
+    CU_ASSERT_FATAL(a && b && n[0] == T * n[1]);
+    size_t differ = 0;
+    for (size_t c = 0; c < NC; c++)
+        for (size_t j = 0; j < D; j++) {
+            const double *t = a + c * T * D + T * j;
+            differ += b[c * D + j] != t[0] + t[1] + t[2];
+        }
+    CU_ASSERT_EQUAL(differ, 0);
+    free(a), free(b), free(out[1]);
+    return out[0];
+}
+
+static void test_thin_keeps_draws_and_stats(void) {
+    static const char *const basic[] = {"lp", "acceptance_rate", "step_size", "diverging", NULL};
+    static const char *const hb[] = {
+        "lp", "step_size", "acceptance_rate", "acceptance_rate_large", "diverging", NULL};
+    char model[128];
+    snprintf(model, sizeof model,
+             "name = gaussian\ndim = %d\ncondition_number = %g\ncorrelation = %g", DIM, KAPPA, RHO);
+    const char *cases[][4] = {{"ula", "ula", ""},
+                              {"ula_dense", "ula", "metric = dense"},
+                              {"ula_dense_nogauge", "ula", "metric = dense\n[ula]\ngauge = false"},
+                              {"mala", "mala", ""},
+                              {"hb_none", "heartbeat", "[heartbeat]\nadjust = none"},
+                              {"hb_hybrid", "heartbeat", "[heartbeat]\nadjust = hybrid"}};
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        char *out = thin_case(cases[k][0], model, cases[k][1], cases[k][2],
+                              cases[k][1][0] == 'h' ? hb : basic);
+        /* the gauge: strictly inside (0, 1) for a good share of draws (about half; the rest
+           are 1, a proposal uphill); with [ula] gauge = false (dense too) 1 for every move
+           (every proposal is finite here) */
+        size_t n, dims[4], inside = 0, ones = 0;
+        int rank;
+        double *acc = hbt_read_dataset(out, "/sample_stats/acceptance_rate", &n, dims, &rank);
+        CU_ASSERT_FATAL(acc != NULL);
+        for (size_t i = 0; i < n; i++) inside += acc[i] > 0 && acc[i] < 1, ones += acc[i] == 1;
+        if (strstr(cases[k][0], "nogauge")) {
+            CU_ASSERT_EQUAL(ones, n);
+        } else {
+            CU_ASSERT(inside > n / 4);
+        }
+        free(acc), free(out);
+    }
+}
+
 /* output = none samples and writes nothing. */
 static void test_output_none(void) {
     char *cfg = hbt_write_file("none.ini", "[run]\nseed = 1\nchains = 16\nwarmup = 20\ndraws = 10\n"
@@ -347,6 +436,8 @@ int main(void) {
         {"ula: divergent proposals keep the state, the others move; [ula] gauge = false",
          test_ula_divergent},
         {"output = none writes nothing", test_output_none},
+        {"thin = 3 keeps every third draw of thin = 1, stats bitwise (ula, dense, heartbeat)",
+         test_thin_keeps_draws_and_stats},
     };
     return hbt_run_suite("samplers", cases, sizeof cases / sizeof *cases);
 }

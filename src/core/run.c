@@ -310,7 +310,7 @@ static int warmup_iteration(run *r, long k, hb_progress *prog, hb_error *err) {
 #pragma omp parallel for schedule(dynamic) reduction(+ : grads)
     for (size_t j = 0; j < r->nb_local; j++) {
         int t = omp_get_thread_num();
-        hb_step_ctx ctx = {&r->model, d, r->rs.seed, (uint64_t)k, 1, r->sampler};
+        hb_step_ctx ctx = {&r->model, d, r->rs.seed, (uint64_t)k, 1, r->sampler, 0};
         hb_step_out out = {.stats = r->lane_stats + (size_t)t * (r->n_stats + 1) * L,
                            .red = n_red ? r->red + j * n_red : NULL};
         hb_batch *b = &r->batches[j];
@@ -444,7 +444,9 @@ static void sample_block(run *r, size_t j0, size_t nd, draw_buffers *db, pending
                 for (int64_t it = 0; it < thin; it++) {
                     uint64_t iter =
                         (uint64_t)r->rs.warmup + (uint64_t)((j0 + j) * (size_t)thin) + (uint64_t)it;
-                    hb_step_ctx ctx = {&r->model, d, r->rs.seed, iter, 0, r->sampler};
+                    /* only the last iteration of a kept draw has its stats read */
+                    hb_step_ctx ctx = {
+                        &r->model, d, r->rs.seed, iter, 0, r->sampler, !keep || it + 1 < thin};
                     if (G > 1)
                         r->st->step_group(&ctx, bs, (int)n, ws, outs);
                     else
@@ -866,7 +868,7 @@ int hb_run(MPI_Comm comm, const hb_run_options *opt, hb_error *err) {
     }
     if (rc == HB_OK && r->st->init_batch && !r->resume) {
         for (size_t k = 0; k < r->nb_local; k++) {
-            hb_step_ctx ctx = {&r->model, d, r->rs.seed, 0, 1, r->sampler};
+            hb_step_ctx ctx = {&r->model, d, r->rs.seed, 0, 1, r->sampler, 0};
             r->st->init_batch(&ctx, &r->batches[k]);
         }
     }

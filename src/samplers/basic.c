@@ -275,6 +275,9 @@ static void langevin_avx512(const hb_step_ctx *ctx, const hb_basic *s, int adjus
        is checked in the gauge's pass instead of a pass of its own. */
     const int swap = !adjusted;
     assert(!swap || (b->x_alt && b->g_alt));
+    /* unadjusted, no gauge: [ula] gauge = false, or stats nobody reads (the gauge feeds only
+       acceptance_rate) */
+    const int no_gauge = swap && (s->no_gauge || ctx->stats_unread);
     double *y = swap ? b->x_alt : ws + d * L, *gy = swap ? b->g_alt : ws + 2 * d * L;
     double *lpy = ws + 3 * d * L, *u = lpy + L, *model_ws = u + 3 * L;
     const double *hm = scales, *ns = hm + d;
@@ -296,7 +299,7 @@ static void langevin_avx512(const hb_step_ctx *ctx, const hb_basic *s, int adjus
     for (int j = 0; j < 4; j++) dot[j] = qg[j] = _mm512_setzero_pd();
     if (adjusted)
         langevin_gauge(d, x, g, y, gy, m, 0, dot, qg, &bad);
-    else if (s->no_gauge) /* the gradient's finiteness alone */
+    else if (no_gauge) /* the gradient's finiteness alone */
         for (size_t i = 0; i < d; i++)
             bad |= _mm512_fpclass_pd_mask(_mm512_loadu_pd(gy + i * L), 0x99);
     else
@@ -322,10 +325,9 @@ static void langevin_avx512(const hb_step_ctx *ctx, const hb_basic *s, int adjus
     const __mmask8 finite = finite_y & (__mmask8)~_mm512_fpclass_pd_mask(delta, 0x99);
     /* log acceptance probability min(delta, 0); a non-finite delta gives exp(-inf) = 0 */
     delta = _mm512_mask_blend_pd(finite, _mm512_set1_pd(-INFINITY), delta);
-    /* [ula] gauge = false: 1 for a move taken, 0 for a proposal kept out */
-    const __m512d acc = !adjusted && s->no_gauge
-                            ? _mm512_maskz_mov_pd(finite_y, _mm512_set1_pd(1.0))
-                            : hb_exp8(_mm512_min_pd(delta, _mm512_setzero_pd()));
+    /* no gauge: 1 for a move taken, 0 for a proposal kept out */
+    const __m512d acc = no_gauge ? _mm512_maskz_mov_pd(finite_y, _mm512_set1_pd(1.0))
+                                 : hb_exp8(_mm512_min_pd(delta, _mm512_setzero_pd()));
     const __mmask8 diverging =
         (__mmask8)~finite_y |
         _mm512_cmp_pd_mask(_mm512_sub_pd(lpx, lpyv), _mm512_set1_pd(1000.0), _CMP_GT_OQ);
@@ -372,6 +374,8 @@ void hb_langevin_step(const hb_step_ctx *ctx, const hb_basic *s, int adjusted, h
     double *lpy = ws + 3 * d * L, *u = lpy + L, *acc = u + L, *tmp = acc + L;
     double *model_ws = tmp + L;
     double dot[L], qg[L];
+    /* unadjusted, no gauge: [ula] gauge = false, or stats nobody reads */
+    const int no_gauge = !adjusted && (s->no_gauge || ctx->stats_unread);
 
     hb_rng_normals_lanes(ctx->seed, b->chain0, ctx->iter, HB_RNG_PROPOSAL, d, xi);
     for (size_t i = 0; i < d; i++) {
@@ -394,10 +398,14 @@ void hb_langevin_step(const hb_step_ctx *ctx, const hb_basic *s, int adjusted, h
             const double mi = s->m[i];
             double *x_i = b->x + i * L, *g_i = b->g + i * L;
             const double *y_i = y + i * L, *gy_i = gy + i * L;
+            if (!no_gauge)
+#pragma omp simd
+                for (int c = 0; c < L; c++) {
+                    dot[c] += (y_i[c] - x_i[c]) * (g_i[c] + gy_i[c]);
+                    qg[c] += mi * (gy_i[c] * gy_i[c] - g_i[c] * g_i[c]);
+                }
 #pragma omp simd
             for (int c = 0; c < L; c++) {
-                dot[c] += (y_i[c] - x_i[c]) * (g_i[c] + gy_i[c]);
-                qg[c] += mi * (gy_i[c] * gy_i[c] - g_i[c] * g_i[c]);
                 x_i[c] = take[c] ? y_i[c] : x_i[c];
                 g_i[c] = take[c] ? gy_i[c] : g_i[c];
             }
@@ -423,7 +431,7 @@ void hb_langevin_step(const hb_step_ctx *ctx, const hb_basic *s, int adjusted, h
         out->n_grad[c] = 1;
     }
     hb_vexp(acc, tmp);
-    if (!adjusted && s->no_gauge) /* [ula] gauge = false: 1 for a move taken, 0 if kept */
+    if (no_gauge) /* 1 for a move taken, 0 if kept */
         for (int c = 0; c < L; c++) acc[c] = take[c] ? 1.0 : 0.0;
     /* Accept iff u < exp(min(delta, 0)): the same event as log u < delta, one log fewer;
        the exponent is never above 0, and a non-finite delta gives acc = 0. */

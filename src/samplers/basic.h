@@ -63,9 +63,10 @@ extern const hb_stat_spec hb_basic_stats[HB_BASIC_NSTATS];
 
 /* Metropolis-adjusted or unadjusted Langevin step on one batch (the MALA/ULA kernel).
    adjusted = 0 moves to every finite proposal; the MALA acceptance probability is reported
-   either way ([ula] gauge = false: 1 for a move, 0 for a proposal kept). adjusted = 0 needs
-   the batch's x_alt, g_alt (the sampler type's alt_buffers): the AVX-512 kernel builds the
-   proposal there and swaps the pairs. ws needs hb_langevin_workspace(dim) doubles. */
+   either way ([ula] gauge = false, or ctx->stats_unread: 1 for a move, 0 for a proposal
+   kept). adjusted = 0 needs the batch's x_alt, g_alt (the sampler type's alt_buffers): the
+   AVX-512 kernel builds the proposal there and swaps the pairs. ws needs
+   hb_langevin_workspace(dim) doubles. */
 void hb_langevin_step(const hb_step_ctx *ctx, const hb_basic *s, int adjusted, hb_batch *b,
                       double *ws, hb_step_out *out);
 size_t hb_langevin_workspace(size_t dim);

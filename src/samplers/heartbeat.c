@@ -256,9 +256,10 @@ static size_t step_ws(size_t d) {
    - (h/4)(|F^T g(y)|^2 - |F^T g(x)|^2) (ALGORITHMS.md §2.1, stable form, valid for any
    symmetric M); unadjusted: move to every proposal that is not a divergence. wx and wx2
    (F^T g and its squared norm at x) are kept up to date. acc gets the MALA acceptance
-   probability (applied or not), div the divergence flags. */
+   probability (applied or not; an unadjusted step with gauge = 0, whose acc nobody reads,
+   skips it and leaves acc unset), div the divergence flags. */
 static void langevin_lanes(const hb_heartbeat *s, const hb_step_ctx *ctx, hb_batch *b, double h,
-                           int adjusted, uint32_t p_noise, uint32_t p_accept, double *wx,
+                           int adjusted, int gauge, uint32_t p_noise, uint32_t p_accept, double *wx,
                            double *wx2, double *ws, double *acc, int *div) {
     const size_t d = s->dim, n = d * L;
     double *xi = ws, *v = xi + n, *y = v + n, *gy = y + n, *wy = gy + n, *mws = wy + n;
@@ -273,8 +274,9 @@ static void langevin_lanes(const hb_heartbeat *s, const hb_step_ctx *ctx, hb_bat
     hb_model_eval_lanes(ctx->model, y, lpy, gy, mws);
     factor_apply_t(s, gy, wy);
     sq_norm(d, wy, wy2);
+    gauge |= adjusted;
     for (int c = 0; c < L; c++) dot[c] = 0;
-    for (size_t i = 0; i < d; i++) {
+    for (size_t i = 0; gauge && i < d; i++) {
         const double *x_i = b->x + i * L, *g_i = b->g + i * L, *y_i = y + i * L, *gy_i = gy + i * L;
 #pragma omp simd
         for (int c = 0; c < L; c++) dot[c] += (y_i[c] - x_i[c]) * (g_i[c] + gy_i[c]);
@@ -286,7 +288,7 @@ static void langevin_lanes(const hb_heartbeat *s, const hb_step_ctx *ctx, hb_bat
         la[c] = dl < 0 ? dl : 0;
         div[c] = !isfinite(lpy[c]) || b->lp[c] - lpy[c] > DIVERGENCE;
     }
-    hb_vexp(acc, la);
+    if (gauge) hb_vexp(acc, la);
     int take[L];
     if (adjusted) {
         hb_rng_uniforms_lanes(ctx->seed, b->chain0, ctx->iter, p_accept, 1, logu);
@@ -458,7 +460,8 @@ static void warmup_mala_step(const hb_heartbeat *s, const hb_step_ctx *ctx, hb_b
     int div[L];
     factor_apply_t(s, b->g, wx);
     sq_norm(d, wx, wx2);
-    langevin_lanes(s, ctx, b, h, 1, HB_RNG_PROPOSAL, HB_RNG_ACCEPT, wx, wx2, ws + d * L, acc, div);
+    langevin_lanes(s, ctx, b, h, 1, 1, HB_RNG_PROPOSAL, HB_RNG_ACCEPT, wx, wx2, ws + d * L, acc,
+                   div);
     double sum = 0;
     for (int c = 0; c < L; c++) {
         out->stats[ST_LP * L + c] = b->lp[c];
@@ -481,14 +484,16 @@ static void beat(const hb_heartbeat *s, const hb_step_ctx *ctx, hb_batch *b, dou
                  hb_step_out *out) {
     const size_t d = s->dim;
     const int n = s->n_sub, q = n / 4 > 1 ? n / 4 : 1;
-    double *wx = ws, wx2[L], acc[L], first[L] = {0}, last[L] = {0};
+    double *wx = ws, wx2[L], acc[L] = {0}, first[L] = {0}, last[L] = {0};
     int div[L], any[L] = {0};
     factor_apply_t(s, b->g, wx);
     sq_norm(d, wx, wx2);
     for (int k = 0; k < n; k++) {
         double h = hb_beat_step_size(s->schedule, s->a.step_min, s->a.step_max, k, n);
         int adjusted = s->adjust == ADJ_MALA || (s->adjust == ADJ_HYBRID && h > 2 * s->a.step_min);
-        langevin_lanes(s, ctx, b, h, adjusted, hb_beat_purpose(k, HB_RNG_PROPOSAL),
+        /* the gauge of an unadjusted step feeds only the stats of the first and last q */
+        int gauge = !ctx->stats_unread && (k < q || k >= n - q);
+        langevin_lanes(s, ctx, b, h, adjusted, gauge, hb_beat_purpose(k, HB_RNG_PROPOSAL),
                        hb_beat_purpose(k, HB_RNG_ACCEPT), wx, wx2, ws + d * L, acc, div);
         for (int c = 0; c < L; c++) {
             if (k < q) first[c] += acc[c];

@@ -66,6 +66,11 @@ typedef struct hb_step_ctx {
     uint64_t iter;    /* global iteration: warmup 0..W-1, then sampling W.. (the RNG counter) */
     int warmup;       /* 1 during warmup */
     const void *self; /* the sampler instance (its adapted parameters, read-only here) */
+    /* 1: the caller reads none of this step's stats (a sampling iteration whose draw is not
+       kept: output = none, or thinned away). A sampler may then skip work that feeds only
+       the stats (ULA's and Heartbeat's unapplied acceptance gauge) and write cheaper values
+       there; its moves must not change. 0 (the default): every stat as documented. */
+    int stats_unread;
 } hb_step_ctx;
 
 /* What a step reports per lane. stats[k*HB_LANES + c] is sample stat k of lane c (as

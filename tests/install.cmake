@@ -1,0 +1,5 @@
+# The installed package: `cmake --install` into a temporary prefix, the installed program run
+# from there, and a project outside the tree built against it with find_package(heartbeat).
+hb_add_test(test_install test_install.c TIMEOUT 300)
+set_property(TEST test_install APPEND PROPERTY ENVIRONMENT
+             "HB_BUILD_DIR=${CMAKE_BINARY_DIR}" "HB_CMAKE=${CMAKE_COMMAND}")

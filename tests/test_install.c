@@ -72,9 +72,12 @@ static void test_consumer_project(void) {
     snprintf(build, sizeof build, "%s/consumer", hbt_tmpdir());
     int rc = hbt_sh(&log,
                     "rm -rf %s && %s -S %s/tests/install -B %s -DCMAKE_PREFIX_PATH=%s "
-                    "-DHB_EXAMPLE_PLUGIN=%s/examples/plugin/banana_plugin.c && %s --build %s",
+                    "-DHB_EXAMPLE_PLUGIN=%s/examples/plugin/banana_plugin.c "
+                    "-DCMAKE_C_FLAGS='%s' && %s --build %s",
                     build, hbt_env("HB_CMAKE"), hbt_env("HB_SOURCE_DIR"), build, prefix,
-                    hbt_env("HB_SOURCE_DIR"), hbt_env("HB_CMAKE"), build);
+                    hbt_env("HB_SOURCE_DIR"),
+                    getenv("HB_CONSUMER_CFLAGS") ? getenv("HB_CONSUMER_CFLAGS") : "",
+                    hbt_env("HB_CMAKE"), build);
     if (rc != 0) fprintf(stderr, "  consumer project: exit %d: %s\n", rc, log ? log : "");
     CU_ASSERT_EQUAL_FATAL(rc, 0);
     free(log);

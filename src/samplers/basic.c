@@ -275,9 +275,7 @@ static void langevin_avx512(const hb_step_ctx *ctx, const hb_basic *s, int adjus
        is checked in the gauge's pass instead of a pass of its own. */
     const int swap = !adjusted;
     assert(!swap || (b->x_alt && b->g_alt));
-    /* unadjusted, no gauge: [ula] gauge = false, or stats nobody reads (the gauge feeds only
-       acceptance_rate) */
-    const int no_gauge = swap && (s->no_gauge || ctx->stats_unread);
+    const int no_gauge = hb_langevin_no_gauge(ctx, s, adjusted);
     double *y = swap ? b->x_alt : ws + d * L, *gy = swap ? b->g_alt : ws + 2 * d * L;
     double *lpy = ws + 3 * d * L, *u = lpy + L, *model_ws = u + 3 * L;
     const double *hm = scales, *ns = hm + d;
@@ -374,8 +372,7 @@ void hb_langevin_step(const hb_step_ctx *ctx, const hb_basic *s, int adjusted, h
     double *lpy = ws + 3 * d * L, *u = lpy + L, *acc = u + L, *tmp = acc + L;
     double *model_ws = tmp + L;
     double dot[L], qg[L];
-    /* unadjusted, no gauge: [ula] gauge = false, or stats nobody reads */
-    const int no_gauge = !adjusted && (s->no_gauge || ctx->stats_unread);
+    const int no_gauge = hb_langevin_no_gauge(ctx, s, adjusted);
 
     hb_rng_normals_lanes(ctx->seed, b->chain0, ctx->iter, HB_RNG_PROPOSAL, d, xi);
     for (size_t i = 0; i < d; i++) {
@@ -387,31 +384,11 @@ void hb_langevin_step(const hb_step_ctx *ctx, const hb_basic *s, int adjusted, h
     }
     hb_model_eval_lanes(ctx->model, y, lpy, gy, model_ws);
 
-    /* log q(x|y) - log q(y|x) = -1/2 (y-x).(g(x)+g(y)) - h/4 sum m (g(y)^2 - g(x)^2) */
+    /* log q(x|y) - log q(y|x) = -1/2 (y-x).(g(x)+g(y)) - h/4 sum m (g(y)^2 - g(x)^2); the
+       unadjusted move takes every finite proposal and reports the gauge (or, without it,
+       1 for a move and 0 for a proposal kept), drawing no uniform */
     for (int c = 0; c < L; c++) dot[c] = qg[c] = 0;
-    int take[L];
-    if (!adjusted) {
-        /* Unadjusted: every finite proposal is taken, so the move and the acceptance gauge
-           (reported, not used) share one pass over the arrays, and no uniform is drawn. */
-        for (int c = 0; c < L; c++) take[c] = isfinite(lpy[c]);
-        for (size_t i = 0; i < d; i++) {
-            const double mi = s->m[i];
-            double *x_i = b->x + i * L, *g_i = b->g + i * L;
-            const double *y_i = y + i * L, *gy_i = gy + i * L;
-            if (!no_gauge)
-#pragma omp simd
-                for (int c = 0; c < L; c++) {
-                    dot[c] += (y_i[c] - x_i[c]) * (g_i[c] + gy_i[c]);
-                    qg[c] += mi * (gy_i[c] * gy_i[c] - g_i[c] * g_i[c]);
-                }
-#pragma omp simd
-            for (int c = 0; c < L; c++) {
-                x_i[c] = take[c] ? y_i[c] : x_i[c];
-                g_i[c] = take[c] ? gy_i[c] : g_i[c];
-            }
-        }
-    }
-    for (size_t i = 0; adjusted && i < d; i++) {
+    for (size_t i = 0; !no_gauge && i < d; i++) {
         const double mi = s->m[i];
         const double *x_i = b->x + i * L, *g_i = b->g + i * L, *y_i = y + i * L, *gy_i = gy + i * L;
 #pragma omp simd
@@ -431,13 +408,13 @@ void hb_langevin_step(const hb_step_ctx *ctx, const hb_basic *s, int adjusted, h
         out->n_grad[c] = 1;
     }
     hb_vexp(acc, tmp);
-    if (no_gauge) /* 1 for a move taken, 0 if kept */
+    /* Adjusted: accept iff u < exp(min(delta, 0)), the same event as log u < delta, one log
+       fewer; the exponent is never above 0, and a non-finite delta gives acc = 0. */
+    int take[L];
+    for (int c = 0; c < L; c++) take[c] = adjusted ? u[c] < acc[c] : isfinite(lpy[c]);
+    if (no_gauge)
         for (int c = 0; c < L; c++) acc[c] = take[c] ? 1.0 : 0.0;
-    /* Accept iff u < exp(min(delta, 0)): the same event as log u < delta, one log fewer;
-       the exponent is never above 0, and a non-finite delta gives acc = 0. */
-    if (adjusted)
-        for (int c = 0; c < L; c++) take[c] = u[c] < acc[c];
-    for (size_t i = 0; adjusted && i < d; i++) {
+    for (size_t i = 0; i < d; i++) {
         double *x_i = b->x + i * L, *g_i = b->g + i * L;
         const double *y_i = y + i * L, *gy_i = gy + i * L;
 #pragma omp simd

@@ -69,6 +69,11 @@ extern const hb_stat_spec hb_basic_stats[HB_BASIC_NSTATS];
    hb_langevin_workspace(dim) doubles. */
 void hb_langevin_step(const hb_step_ctx *ctx, const hb_basic *s, int adjusted, hb_batch *b,
                       double *ws, hb_step_out *out);
+/* Whether a Langevin step skips the acceptance gauge: an unadjusted step (whose moves do not
+   depend on it) with [ula] gauge = false, or whose stats nobody reads (ctx->stats_unread). */
+static inline int hb_langevin_no_gauge(const hb_step_ctx *ctx, const hb_basic *s, int adjusted) {
+    return !adjusted && (s->no_gauge || ctx->stats_unread);
+}
 size_t hb_langevin_workspace(size_t dim);
 
 /* The same step with a dense metric M = Lc Lc^T (s->dense_active): proposal

@@ -43,10 +43,9 @@ void hb_langevin_step_dense(const hb_step_ctx *ctx, const hb_basic *s, int adjus
     hb_lanes_lower_mul(s->Lc, d, w, y); /* y = M g(x), then the proposal in place */
     for (size_t i = 0; i < d * L; i++) y[i] = b->x[i] + h * y[i] + noise_sd * z[i];
     hb_model_eval_lanes(ctx->model, y, lpy, gy, model_ws);
-    /* unadjusted, no gauge ([ula] gauge = false, or stats nobody reads): acceptance 1 for a
-       move, 0 for a proposal kept, and neither Lc' g(y) (a quarter of the step's O(d^2)
-       work) nor the dot product */
-    const int no_gauge = !adjusted && (s->no_gauge || ctx->stats_unread);
+    /* no gauge: acceptance 1 for a move, 0 for a proposal kept, and neither Lc' g(y) (a
+       quarter of the step's O(d^2) work) nor the dot product */
+    const int no_gauge = hb_langevin_no_gauge(ctx, s, adjusted);
     for (int c = 0; c < L; c++) dot[c] = gmg_y[c] = 0;
     if (!no_gauge) {
         hb_lanes_lower_mul_t(s->Lc, d, gy, w);
